@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Creates .venv and installs neurotui into it.
+# Why a script: torch must come as the CPU build on machines without CUDA (never the
+# multi-GB CUDA stack), while on a CUDA box the user's own torch is kept.
+#   bash scripts/setup.sh          # the app and its runtime dependencies
+#   bash scripts/setup.sh --dev    # plus the test tools and the [hf] extra
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+extras=""
+[ "${1:-}" = "--dev" ] && extras="[dev]"
+
+has_cuda() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }
+system_torch() { "$PY" -c "import torch" >/dev/null 2>&1; }
+
+if [ ! -x .venv/bin/python ]; then
+    if has_cuda && system_torch; then
+        # Keep the user's (CUDA) torch: let the venv see the system site-packages.
+        "$PY" -m venv --system-site-packages .venv
+    else
+        "$PY" -m venv .venv
+    fi
+fi
+VPY=.venv/bin/python
+pip_q() { "$VPY" -m pip install -q --disable-pip-version-check "$@"; }
+
+if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
+    if has_cuda; then
+        pip_q torch
+    else
+        # CPU build: the local CPU wheel where pip's find-links provide one, else PyTorch's
+        # CPU index. Plain "pip install torch" from PyPI would pull the CUDA stack.
+        if "$VPY" -m pip download -q --no-index --no-deps -d "$(mktemp -d)" "torch==2.13.0" >/dev/null 2>&1; then
+            pip_q "torch==2.13.0"
+        else
+            pip_q torch --index-url https://download.pytorch.org/whl/cpu \
+                --extra-index-url https://pypi.org/simple
+        fi
+    fi
+fi
+pip_q -e ".${extras}"
+echo "neurotui installed in .venv ($("$VPY" -c 'import torch; print("torch", torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")'))" >&2
