@@ -1,0 +1,1 @@
+"""Neuron rankings and their evaluation (numpy, torch, scikit-learn; never Textual)."""

@@ -1,0 +1,1 @@
+"""See the package docstring in neurotui/__init__.py."""
