@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _split_app_invocation(argv: list[str]) -> list[str]:
     """``neurotui [PATH…] [--theme T]`` means the app: insert the ``app`` command."""
-    known = set(COMMAND_MODULES) | {"-h", "--help", "--version"}
+    known = set(COMMAND_MODULES) | {m.replace("_", "-") for m in COMMAND_MODULES}
+    known |= {"-h", "--help", "--version"}
     if not argv or argv[0] not in known:
         return ["app", *argv]
     return argv

@@ -1,0 +1,199 @@
+"""Speed of the explorer app on the 2 GB synthetic store.
+
+Measures, headless at 160×50 (Textual's Pilot):
+
+* first frame: app start → screen painted, and → first sentences coloured;
+* recolour: switching neuron re-renders the full sentence pane (≤ 50 ms target);
+* scrolling: page steps through 10k sentences (≤ 50 ms per step target; a step counts
+  until its rows are drawn with data, placeholders included in the wait);
+* responsiveness: key presses served while a ranking computes in a worker.
+
+The store comes from the store benchmark's builder (``bench/bench_store.py``), built once
+and reused. Run niced: ``nice -n 10 .venv/bin/python bench/bench_tui.py [--store PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+def build_store(folder: Path, sentences: int, tokens: int, sites: int, size: int) -> Path:
+    """The 2 GB synthetic store, built once by the store benchmark's builder and reused.
+
+    Shape: 10,000 sentences (the scrolling target) × 25 tokens × 8 sites × 256 neurons,
+    float32 ≈ 2.05 GB; summaries are stored, as ``neurotui extract`` does.
+    """
+    store = folder / "synthetic.h5"
+    done = folder / "synthetic.ready"
+    if store.is_file() and done.is_file():
+        return store
+    spec = importlib.util.spec_from_file_location("bench_store", BENCH_DIR / "bench_store.py")
+    if spec is None or spec.loader is None:
+        raise SystemExit("bench/bench_store.py is missing: it builds the 2 GB store")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_store"] = module
+    spec.loader.exec_module(module)
+    folder.mkdir(parents=True, exist_ok=True)
+    ours, neurox = module.build(folder, sentences, tokens, sites, size)
+    neurox.unlink(missing_ok=True)  # the NeuroX copy is not needed here
+    from neurotui.store.edit import save_summary
+
+    save_summary(ours)
+    done.write_text("ok\n")
+    return ours
+
+
+def _placeholders(view, height: int) -> int:  # type: ignore[no-untyped-def]
+    """Visible sentence rows still waiting for data."""
+    start = int(view.scroll_y) // view.block_height
+    stop = min(view.sentence_count, start + height // view.block_height + 1)
+    return len(view.source.cache.missing(range(start, stop)))
+
+
+def _render_pane(view) -> float:  # type: ignore[no-untyped-def]
+    """Render the sentence pane as Textual does for a frame (dirty lines only); seconds."""
+    from textual.geometry import Region
+
+    t0 = time.perf_counter()
+    lines = view.render_lines(Region(0, 0, view.size.width, view.size.height))
+    assert len(lines) == view.size.height
+    return time.perf_counter() - t0
+
+
+async def _wait(pred, pilot, timeout: float = 30.0) -> float:  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    while not pred():
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError("timed out")
+        await asyncio.sleep(0.002)
+    return time.perf_counter() - t0
+
+
+async def run(store_path: Path, steps: int, keys: int) -> dict[str, object]:
+    """All measurements on one app instance."""
+    from neurotui.tui.app import NeurotuiApp
+    from neurotui.tui.widgets.sentence_view import SentenceView
+
+    results: dict[str, object] = {
+        "store": str(store_path),
+        "size_gb": store_path.stat().st_size / 1e9,
+    }
+    t_start = time.perf_counter()
+    app = NeurotuiApp([store_path])
+    async with app.run_test(size=(160, 50)) as pilot:
+        results["first_frame_s"] = time.perf_counter() - t_start
+        await _wait(lambda: app.session.active is not None, pilot)
+        screen = app.screen
+        view = screen.query_one(SentenceView)
+        await _wait(
+            lambda: view.sentence_count > 0 and _placeholders(view, view.size.height) == 0, pilot
+        )
+        await pilot.pause()
+        results["first_sentences_s"] = time.perf_counter() - t_start
+        store = app.session.active.store
+        results["sentences"] = store.sentences
+        results["neurons"] = store.neuron_count
+        results["tokens"] = store.total_tokens
+
+        # Recolour: switch the cursor neuron, re-render the whole 160×50 pane.
+        times = []
+        for n in range(1, 41):
+            t0 = time.perf_counter()
+            screen._highlight(n * 7 % store.neuron_count)
+            _render_pane(view)
+            times.append(time.perf_counter() - t0)
+        results["recolour_ms_median"] = 1000 * statistics.median(times)
+        results["recolour_ms_max"] = 1000 * max(times)
+        # The same through the keyboard: key press → frame (includes Textual's compositor).
+        screen.query_one("#neurons").focus()
+        key_times = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            await pilot.press("j")
+            await pilot.pause()
+            key_times.append(time.perf_counter() - t0)
+        results["neuron_key_to_frame_ms_median"] = 1000 * statistics.median(key_times)
+
+        # Scrolling through 10k sentences, one page per step.
+        view.focus()
+        step_times, waited = [], 0
+        page = max(1, view.size.height // view.block_height - 1)
+        for k in range(steps):
+            t0 = time.perf_counter()
+            view.jump_to(min(view.sentence_count - 1, (k + 1) * page), 0, top=True)
+            if _placeholders(view, view.size.height):
+                waited += 1
+                await _wait(lambda: _placeholders(view, view.size.height) == 0, pilot)
+            _render_pane(view)
+            step_times.append(time.perf_counter() - t0)
+            await pilot.pause()
+        results["scroll_steps"] = steps
+        results["scroll_sentences"] = min(view.sentence_count, steps * page)
+        results["scroll_ms_median"] = 1000 * statistics.median(step_times)
+        results["scroll_ms_p95"] = 1000 * sorted(step_times)[int(0.95 * (len(step_times) - 1))]
+        results["scroll_ms_max"] = 1000 * max(step_times)
+        results["scroll_steps_waiting_for_disk"] = waited
+
+        # Keys served while a ranking computes in a worker.
+        specs = {s.key: s for s in app.specs.get(app.session.active.name, [])}
+        method = "variance" if "variance" in specs else next(iter(specs), None)
+        if method is not None:
+            screen.compute_ranking(method)
+            screen.query_one("#neurons").focus()
+            await pilot.pause()
+            lat = []
+            busy_presses = 0
+            for _ in range(keys):
+                running = any(w.is_running and w.group.startswith("rank:") for w in app.workers)
+                t0 = time.perf_counter()
+                await pilot.press("j")
+                lat.append(time.perf_counter() - t0)
+                busy_presses += running
+            results["ranking_method"] = method
+            results["keys_during_ranking"] = busy_presses
+            results["key_latency_ms_median"] = 1000 * statistics.median(lat)
+            results["key_latency_ms_max"] = 1000 * max(lat)
+            t0 = time.perf_counter()
+            await app.workers.wait_for_complete()
+            results["ranking_left_after_keys_s"] = time.perf_counter() - t0
+    return results
+
+
+def main() -> int:
+    """Build/reuse the store, measure, print JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--store", type=Path, help="an existing store (default: the 2 GB bench store)"
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("/tmp/neurotui-bench-tui"),
+        help="where the bench store is built (kept for reuse)",
+    )
+    parser.add_argument("--sentences", type=int, default=10000)
+    parser.add_argument("--tokens", type=int, default=25)
+    parser.add_argument("--sites", type=int, default=8)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=400, help="page steps to scroll")
+    parser.add_argument("--keys", type=int, default=40, help="key presses during the ranking")
+    args = parser.parse_args()
+    store = args.store
+    if store is None:
+        store = build_store(args.dir, args.sentences, args.tokens, args.sites, args.size)
+    results = asyncio.run(run(store, args.steps, args.keys))
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

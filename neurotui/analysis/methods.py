@@ -1,0 +1,170 @@
+"""One entry point for every ranking method: ``compute_ranking(store, method, …)``.
+
+Why: the CLI (``neurotui rank``), the app's workers and the report all need "a ranking of
+this store by that method"; the choice of data to read (a label task, other stores, or
+just the store's own statistics) lives here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from neurotui.analysis.probe import ProbeConfig
+from neurotui.analysis.progress import ProgressFn
+from neurotui.analysis.ranking import Ranking
+from neurotui.errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from neurotui.store.api import Store
+
+METHODS = (
+    "probe",
+    "maxcorr",
+    "mincorr",
+    "linreg",
+    "svcca",
+    "variance",
+    "meandist",
+    "probeless",
+    "random",
+)
+LABELLED = ("probe", "probeless")
+CROSS = ("maxcorr", "mincorr", "linreg", "svcca")
+
+
+@dataclass
+class RankOptions:
+    """Everything a method may need; unused fields are ignored by the others."""
+
+    task: str | None = None
+    labels: Sequence[Sequence[str] | None] | None = None
+    others: Sequence[Store] = ()
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    znorm: bool = False
+    search: bool = False
+    stride: int = 100
+    mass: float = 0.25
+    seed: int = 0
+    device: str = "auto"
+    evaluate: bool = False
+    percents: Sequence[float] = (10, 15, 20)
+    sites: Sequence[str] | None = None
+
+
+def _neurons_for(store: Store, sites: Sequence[str] | None) -> list[int] | None:
+    if not sites:
+        return None
+    ids: list[int] = []
+    by_name = {s.name: s for s in store.sites}
+    for name in sites:
+        if name not in by_name:
+            raise DataError(f"{store.path}: unknown site {name!r}; sites: {', '.join(by_name)}")
+        s = by_name[name]
+        ids.extend(range(s.offset, s.offset + s.size))
+    return ids
+
+
+def compute_ranking(
+    store: Store,
+    method: str,
+    options: RankOptions | None = None,
+    *,
+    progress: ProgressFn | None = None,
+) -> Ranking:
+    """Rank the neurons of ``store`` by ``method`` (see :data:`METHODS`)."""
+    opt = options or RankOptions()
+    if method not in METHODS:
+        raise DataError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    neurons = _neurons_for(store, opt.sites)
+    if method in LABELLED:
+        return _labelled(store, method, opt, neurons, progress)
+    if method in CROSS:
+        from neurotui.analysis import crossmodel
+
+        if not opt.others:
+            raise DataError(f"--method {method} compares models: give the others with --others")
+        stores = [store, *opt.others]
+        stats = crossmodel.accumulate(
+            stores,
+            within=method in ("linreg", "svcca"),
+            neurons=[neurons] * len(stores) if neurons else None,
+            device=opt.device,
+            progress=progress,
+        )
+        names = crossmodel.model_names(stores)
+        ids = list(range(store.neuron_count)) if neurons is None else neurons
+        return crossmodel.cross_ranking(
+            stats, 0, method, names, [store.neuron_name(i) for i in ids], neuron_ids=ids
+        )
+    from neurotui.analysis import baselines
+
+    if method == "variance":
+        return baselines.variance_ranking(store, neurons, progress=progress)
+    if method == "meandist":
+        return baselines.meandist_ranking(store, neurons, progress=progress)
+    return baselines.random_ranking(store, opt.seed, neurons)
+
+
+def _labelled(
+    store: Store,
+    method: str,
+    opt: RankOptions,
+    neurons: list[int] | None,
+    progress: ProgressFn | None,
+) -> Ranking:
+    from dataclasses import replace
+
+    from neurotui.analysis.data import load_probe_data
+
+    if opt.labels is None and opt.task is None:
+        raise DataError(f"--method {method} needs labels: --task T or --labels FILE")
+    data = load_probe_data(
+        store, opt.task, opt.labels, neurons=neurons, seed=opt.seed, progress=progress
+    )
+    if opt.znorm:
+        data.zscore()
+    if method == "probeless":
+        from neurotui.analysis.probeless import probeless_ranking
+
+        return probeless_ranking(data)
+    from neurotui.analysis.linguistic import run_probe
+
+    cfg = replace(opt.probe, seed=opt.seed, device=opt.device)
+    extra: dict[str, Any] = {}
+    if opt.search:
+        from neurotui.analysis.regsearch import regularisation_search
+
+        found = regularisation_search(data, cfg, mass=opt.mass, progress=progress)
+        cfg = replace(cfg, l1=found.chosen.l1, l2=found.chosen.l2)
+        extra["regularisation"] = found.to_dict()
+    analysis = run_probe(data, cfg, stride=opt.stride, progress=progress)
+    ranking = analysis.ranking(mass=opt.mass)
+    ranking.evaluation = {**(ranking.evaluation or {}), **extra}
+    if opt.evaluate:
+        ranking.evaluation.update(evaluate_probe_ranking(analysis, opt.percents, progress=progress))
+    return ranking
+
+
+def evaluate_probe_ranking(
+    analysis: Any, percents: Sequence[float], *, progress: ProgressFn | None = None
+) -> dict[str, Any]:
+    """Masking and retraining tables for a probe ranking (its own probe, its own data)."""
+    from neurotui.analysis.evaluation import masking_table, retraining_table
+
+    data = analysis.data
+    order = [int(data.neurons[i]) for i in analysis.ordering.order]
+    cfg = analysis.probe.config
+    return {
+        "masking": masking_table(analysis.probe, data, order, percents, seed=cfg.seed),
+        "retraining": retraining_table(
+            data,
+            order,
+            percents,
+            cfg,
+            seed=cfg.seed,
+            all_accuracy=analysis.accuracy.get("test"),
+            progress=progress,
+        ),
+    }

@@ -1,0 +1,57 @@
+"""``neurotui [PATH…]``: open the explorer app.
+
+Why a command module: the CLI dispatcher routes a bare ``neurotui`` (or paths only) here;
+argparse setup stays light and Textual is imported only inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from neurotui.commands.common import add_device_arg
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``app [PATH…] [--model M] [--theme T] [--no-mouse] [--device D]``."""
+    parser = subparsers.add_parser(
+        "app",
+        help="open the explorer (default when no command is given)",
+        description=(
+            "Open the explorer on activation stores (ours, NeuroX hdf5/json) or checkpoints "
+            "(extracted on the bundled text). Several stores of models trained alike open "
+            "together for cross-model views. Without paths: the bundled sample."
+        ),
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="stores or checkpoints to open")
+    parser.add_argument(
+        "--model", metavar="M", help="the model the stores come from (for translation modes)"
+    )
+    parser.add_argument(
+        "--theme", metavar="T", help="theme name (neurotui-dark, neurotui-light, or one of yours)"
+    )
+    parser.add_argument("--no-mouse", action="store_true", help="ignore the mouse (keyboard only)")
+    parser.add_argument(
+        "--mono", action="store_true", help="monochrome activation cues (as with NO_COLOR)"
+    )
+    add_device_arg(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the app until the user quits."""
+    from pathlib import Path
+
+    from neurotui.errors import NeurotuiError
+    from neurotui.tui.app import NeurotuiApp
+
+    for path in args.paths:
+        if not Path(path).exists():
+            raise NeurotuiError(f"{path}: no such file or directory")
+    app = NeurotuiApp(
+        args.paths,
+        model=args.model,
+        theme=args.theme,
+        device=args.device,
+        mono=True if args.mono else None,
+    )
+    app.run(mouse=not args.no_mouse)
+    return int(app.return_code or 0)

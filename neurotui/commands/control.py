@@ -1,0 +1,275 @@
+"""``neurotui control`` — clamp property neurons and measure how often translations flip.
+
+``neurotui control MODEL --task tense --target present [--store S] [--ranking R]``
+``[--ns 10,25,50,100,200] [--strengths …] [--mode mean|sigma] [--scopes property,all]``. ``--task all`` runs
+tense, number and gender for every target class and prints a summary next to Bau et al.'s
+67 / 37 / 21 %. The grid is searched on the synthetic dev split and the chosen point is
+reported on the test split. ``--json`` carries ``flip_rate`` and ``bleu_untouched``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from neurotui.commands.common import add_device_arg, add_json_arg, print_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from neurotui.intervene.flags import add_log_args
+
+    p = subparsers.add_parser(
+        "control",
+        help="control experiments: clamp tense/number/gender neurons, measure the flip rate",
+        description=(
+            "Clamp the neurons a probe ranks highest for a target class (e.g. tense → present) "
+            "at the source words that express the property, re-translate sentences whose "
+            "property differs, and measure how many outputs flip to the target (with the BLEU "
+            "of the output against the expected flipped translation). Needs a model of the "
+            "synthetic grammar (the bundled synth-en-fr models)."
+        ),
+    )
+    p.add_argument("model", metavar="MODEL", help="bundled model name or checkpoint directory")
+    p.add_argument(
+        "--task",
+        required=True,
+        choices=("tense", "number", "gender", "all"),
+        help="property to control (all: the three, every target class)",
+    )
+    p.add_argument(
+        "--target",
+        metavar="CLASS",
+        help="target class, e.g. present, pl, fem (default: every class)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="S",
+        help="activation store with the task's labels (default: the sample store)",
+    )
+    p.add_argument(
+        "--ranking",
+        metavar="R",
+        help="ranking name or JSON file (default: a saved ranking for the task, else a fresh probe)",
+    )
+    p.add_argument(
+        "--ns", default="10,25,50,100,200", metavar="N,…", help="neuron counts to search"
+    )
+    p.add_argument(
+        "--strengths",
+        default=None,
+        metavar="S,…",
+        help="clamp strengths to search (mean: α, 1 = the class mean; sigma: k σ; default 1,2,4,8,16 / 1,2,4,8)",
+    )
+    p.add_argument(
+        "--mode", choices=("mean", "sigma"), default="mean", help="clamp values (default mean)"
+    )
+    p.add_argument(
+        "--scopes",
+        default="property,all",
+        metavar="S,…",
+        help="where to clamp: property (the words expressing it), all (every word); default both",
+    )
+    p.add_argument(
+        "--min-bleu",
+        type=float,
+        default=None,
+        metavar="B",
+        help="best point: highest flip rate with BLEU ≥ B (default: the unclamped dev BLEU)",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="use at most N dev and N test sentences")
+    p.add_argument("--beam", type=int, default=1, metavar="K")
+    p.add_argument("--batch-size", type=int, default=128, metavar="B")
+    p.add_argument("--seed", type=int, default=0, help="probe seed (default 0)")
+    p.add_argument(
+        "--examples", type=int, default=3, metavar="N", help="example outputs to show (default 3)"
+    )
+    add_log_args(p)
+    add_device_arg(p)
+    add_json_arg(p)
+
+
+def _floats(text: str, flag: str) -> list[float]:
+    from neurotui.errors import NeurotuiError
+
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise NeurotuiError(f"{flag} {text!r}: expected numbers like 1,2,4") from None
+    if not values:
+        raise NeurotuiError(f"{flag}: give at least one value")
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    from neurotui.commands.ablate import parse_int_list
+    from neurotui.data.synthetic import PROP_VALUES
+    from neurotui.errors import NeurotuiError
+    from neurotui.intervene import log as runlog
+    from neurotui.intervene.apply import DecodeSettings
+    from neurotui.intervene.control import (
+        DEFAULT_STRENGTHS,
+        SEED_FLIP_RATES,
+        ControlRequest,
+        check_target,
+        clamp_profile,
+        control_cases,
+        ranked_neurons,
+        run_control,
+    )
+    from neurotui.intervene.replay import control_record
+    from neurotui.intervene.workflows import (
+        open_store,
+        store_examples,
+        synthetic_splits,
+        task_ranking,
+    )
+    from neurotui.models.registry import load_backend
+
+    ns = parse_int_list(args.ns, "--ns")
+    strengths = (
+        _floats(args.strengths, "--strengths")
+        if args.strengths
+        else list(DEFAULT_STRENGTHS[args.mode])
+    )
+    scopes = [x.strip() for x in args.scopes.split(",") if x.strip()]
+    if not scopes or any(x not in ("property", "all") for x in scopes):
+        raise NeurotuiError(f"--scopes {args.scopes!r}: use property, all or both")
+    tasks = ["tense", "number", "gender"] if args.task == "all" else [args.task]
+    if args.target is not None:
+        if len(tasks) != 1:
+            raise NeurotuiError("--target needs one --task (not all)")
+        check_target(tasks[0], args.target)
+    backend = load_backend(args.model, args.device)
+    if backend.kind != "seq2seq":
+        raise NeurotuiError(
+            f"control experiments need a translation model ({backend.name} is {backend.kind})"
+        )
+    encoder_sites = [s.name for s in backend.sites() if s.side == "encoder"]
+    store = open_store(args.store, backend, required=True, why="a control experiment")
+    assert store is not None
+    splits = synthetic_splits()
+    behind = store_examples(store, splits)
+    dev, test = splits["dev"], splits["test"]
+    settings = DecodeSettings(beam=args.beam, batch_size=args.batch_size)
+    quiet = args.json or not sys.stderr.isatty()
+    results: list[dict[str, Any]] = []
+    texts: list[str] = []
+    try:
+        for task in tasks:
+            ranking, ranking_name = task_ranking(store, task, args.ranking, seed=args.seed)
+            targets = [args.target] if args.target else list(PROP_VALUES[task])
+            for target in targets:
+                ids = ranked_neurons(ranking, target, store, encoder_sites)[: max(ns)]
+                if not ids:
+                    raise NeurotuiError(
+                        f"ranking {ranking_name} has no encoder neurons of {backend.name}"
+                    )
+                profile = clamp_profile(store, ids, task, target, store_examples=behind, prop=task)
+                search = control_cases(dev, task, target)
+                tests = control_cases(test, task, target)
+                if args.limit:
+                    search, tests = search[: args.limit], tests[: args.limit]
+                request = ControlRequest(
+                    prop=task,
+                    target=target,
+                    profile=profile,
+                    search_cases=search,
+                    test_cases=tests,
+                    ns=ns,
+                    strengths=strengths,
+                    mode=args.mode,
+                    scopes=scopes,
+                    min_bleu=args.min_bleu,
+                    ranking=ranking_name,
+                )
+
+                def progress(
+                    done: int, total: int, message: str, _t: str = f"{task}→{target}"
+                ) -> None:
+                    if not quiet and done < total:
+                        print(
+                            f"\r[{_t} {done + 1}/{total}] {message}…   ",
+                            end="",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+
+                result = run_control(
+                    backend, request, settings=settings, progress=progress, examples=args.examples
+                )
+                if not quiet:
+                    print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+                log_path = None
+                if not args.no_log:
+                    log_path = runlog.append(
+                        control_record(backend, request, settings, result), args.log
+                    )
+                doc = result.to_dict()
+                doc.update(
+                    {
+                        "ranking": ranking_name,
+                        "clamp_means": profile.source,
+                        "log": str(log_path) if log_path else None,
+                    }
+                )
+                results.append(doc)
+                texts.append(_describe(result, ranking_name, profile.source))
+    finally:
+        store.close()
+    summary = _summary(results, SEED_FLIP_RATES)
+    if args.json:
+        print_json(
+            results[0]
+            if len(results) == 1
+            else {"model": backend.name, "results": results, "summary": summary}
+        )
+        return 0
+    print("\n\n".join(texts))
+    if len(results) > 1:
+        print("\n" + _summary_table(backend.name, summary))
+    return 0
+
+
+def _describe(result: Any, ranking: str, means: str) -> str:
+    lines = [
+        f"{result.model}: {result.prop} → {result.target} (ranking {ranking}, clamp values from {means})"
+    ]
+    lines.append(result.table())
+    for ex in result.examples:
+        lines.append(f"  src:      {ex['source']}")
+        lines.append(f"  original: {ex['original']}")
+        lines.append(
+            f"  modified: {ex['modified']}   ({'flipped' if ex['flipped'] else 'not flipped'})"
+        )
+    return "\n".join(lines)
+
+
+def _summary(results: list[dict[str, Any]], seeds: dict[str, float]) -> dict[str, Any]:
+    """Per task: the mean and best test flip rate over its target classes."""
+    out: dict[str, Any] = {}
+    for r in results:
+        entry = out.setdefault(r["task"], {"targets": {}, "seed_flip_rate": seeds.get(r["task"])})
+        entry["targets"][r["target"]] = {
+            "flip_rate": r["flip_rate"],
+            "bleu_untouched": r["bleu_untouched"],
+        }
+    for entry in out.values():
+        rates = [t["flip_rate"] for t in entry["targets"].values()]
+        bleus = [t["bleu_untouched"] for t in entry["targets"].values()]
+        entry["flip_rate"] = round(sum(rates) / len(rates), 4)
+        entry["best_flip_rate"] = max(rates)
+        entry["bleu_untouched"] = round(sum(bleus) / len(bleus), 2)
+    return out
+
+
+def _summary_table(model: str, summary: dict[str, Any]) -> str:
+    lines = [f"{model}: test flip rates (mean over target classes; best class) vs Bau et al. 2019"]
+    lines.append(f"{'task':<8} {'ours (mean)':>11} {'ours (best)':>11} {'BLEU':>6} {'seeds':>6}")
+    for task, e in summary.items():
+        seed = e["seed_flip_rate"]
+        lines.append(
+            f"{task:<8} {100 * e['flip_rate']:>10.1f}% {100 * e['best_flip_rate']:>10.1f}% "
+            f"{e['bleu_untouched']:>6.2f} {'' if seed is None else f'{100 * seed:.0f}%':>6}"
+        )
+    return "\n".join(lines)

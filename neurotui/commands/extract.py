@@ -1,0 +1,115 @@
+"""``neurotui extract MODEL TEXT -o STORE`` — activations of a model over a text file.
+
+Rows match the words of TEXT (one sentence per line, whitespace-separated words); the
+store is written atomically and summarised on the way (see ``neurotui.store.extract``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from neurotui.commands.common import add_device_arg, add_json_arg, print_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "extract",
+        help="extract a model's activations over a text file into a store",
+        description=(
+            "Run MODEL (a bundled sample name or a checkpoint directory) over TEXT, one "
+            "sentence of whitespace-separated words per line, and write every word's "
+            "activations at the chosen sites to the store STORE (atomically). Decoder "
+            "sites read the --targets file under teacher forcing, or the model's own "
+            "greedy output. With --side both, two stores are written: STEM.enc.EXT and "
+            "STEM.dec.EXT."
+        ),
+    )
+    p.add_argument("model", metavar="MODEL", help="bundled model name or checkpoint directory")
+    p.add_argument("text", metavar="TEXT", help="text file: one sentence per line")
+    p.add_argument("-o", "--output", required=True, metavar="STORE", help="store to write (.h5)")
+    p.add_argument(
+        "--sites",
+        action="append",
+        metavar="NAMES",
+        help="comma-separated site names (repeatable; default: every site of --side)",
+    )
+    p.add_argument(
+        "--side",
+        choices=("encoder", "decoder", "both"),
+        default="encoder",
+        help="which sites when --sites is not given (default: encoder)",
+    )
+    p.add_argument(
+        "--targets", metavar="REF", help="reference file for decoder sites (teacher forcing)"
+    )
+    p.add_argument(
+        "--aggregation",
+        choices=("first", "last", "mean"),
+        default="mean",
+        help="sub-word to word aggregation (default: mean)",
+    )
+    p.add_argument("--batch-size", type=int, default=32, metavar="B")
+    p.add_argument("--dtype", choices=("float16", "float32"), default="float32")
+    p.add_argument("--no-summary", action="store_true", help="skip the per-neuron summaries")
+    add_device_arg(p)
+    add_json_arg(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+    import sys
+
+    from neurotui.analysis.progress import rich_progress
+    from neurotui.store.extract import extract
+
+    sites = None
+    if args.sites:
+        sites = [name.strip() for group in args.sites for name in group.split(",") if name.strip()]
+    _sigterm_as_interrupt(signal)
+    with rich_progress(enabled=not args.json) as progress:
+        result = extract(
+            args.model,
+            args.text,
+            args.output,
+            sites=sites,
+            side=args.side,
+            targets=args.targets,
+            aggregation=args.aggregation,
+            batch_size=args.batch_size,
+            device=args.device,
+            dtype=args.dtype,
+            summary=not args.no_summary,
+            progress=progress,
+        )
+    for warning in result.warnings:
+        print(f"neurotui: warning: {warning}", file=sys.stderr)
+    tokens = sum(result.tokens.values())
+    rate = tokens / result.seconds if result.seconds > 0 else 0.0
+    if args.json:
+        print_json(
+            {
+                "stores": {side: str(path) for side, path in result.paths.items()},
+                "sentences": result.sentences,
+                "tokens": result.tokens,
+                "seconds": round(result.seconds, 3),
+                "tokens_per_second": round(rate, 1),
+                "warnings": result.warnings,
+            }
+        )
+        return 0
+    for side, path in result.paths.items():
+        print(f"wrote {path}: {result.sentences} sentences, {result.tokens[side]} tokens ({side})")
+    print(f"{result.seconds:.1f} s, {rate:,.0f} tokens/s")
+    return 0
+
+
+def _sigterm_as_interrupt(signal_module) -> None:  # type: ignore[no-untyped-def]
+    """Let ``kill`` clean up like Ctrl-C does (the temporary file is removed)."""
+
+    def handler(signum, frame):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    import contextlib
+
+    with contextlib.suppress(ValueError, OSError):  # not the main thread
+        signal_module.signal(signal_module.SIGTERM, handler)

@@ -1,0 +1,326 @@
+"""Whole intervention runs as the CLI (and scripts) use them: defaults, data, logging.
+
+Why a module between the commands and the core: ``neurotui translate --clamp``,
+``neurotui ablate``, ``neurotui control`` and ``neurotui replay`` share the same defaults
+for bundled models (the sample store, the card's held-out set, the synthetic splits), the
+same store handling and the same logging; the command modules stay argparse + printing.
+Nothing here prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from neurotui.errors import DataError, NeurotuiError
+from neurotui.intervene.apply import DecodeSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from neurotui.analysis.ranking import Ranking
+    from neurotui.data.synthetic import Example
+    from neurotui.intervene.bind import BoundIntervention
+    from neurotui.intervene.compare import Comparison
+    from neurotui.intervene.spec import Intervention
+    from neurotui.models.base import Backend
+    from neurotui.store.api import Store
+
+
+# -- stores -----------------------------------------------------------------------------
+def default_store_path(backend: Backend) -> Path | None:
+    """The bundled sample store of a bundled model (``None`` for other models)."""
+    try:
+        from neurotui.store.samples import sample_store
+    except ImportError:  # the store helper's sample module is not there
+        return None
+    try:
+        path = sample_store(backend.name)
+    except NeurotuiError:
+        return None
+    return Path(path) if path else None
+
+
+def open_store(
+    path: str | Path | None, backend: Backend, *, required: bool, why: str
+) -> Store | None:
+    """``path`` or the bundled model's sample store; a one-line error when required and absent."""
+    import neurotui.store
+
+    if path is None:
+        found = default_store_path(backend)
+        if found is None:
+            if required:
+                raise NeurotuiError(f"{why} needs an activation store: give --store S")
+            return None
+        path = found
+    return neurotui.store.open(path)
+
+
+# -- translate with interventions ---------------------------------------------------------
+@dataclass
+class IntervenedRun:
+    """One ``translate --intervene`` run: what was asked, resolved and produced."""
+
+    spec: list[Intervention]
+    bound: list[BoundIntervention]
+    comparisons: list[Comparison]
+    settings: DecodeSettings
+    record: dict[str, Any]
+    log_path: Path | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` document: settings, resolved interventions, per-sentence pairs."""
+        return {
+            "model": self.record["model"],
+            "settings": self.settings.to_dict(),
+            "interventions": self.record["interventions"],
+            "changed": sum(c.changed for c in self.comparisons),
+            "translations": [c.to_dict() for c in self.comparisons],
+            "log": str(self.log_path) if self.log_path else None,
+        }
+
+    def render(self) -> str:
+        """Plain text: the interventions, then original and modified with changes marked."""
+        from neurotui.intervene.compare import render
+
+        lines = [f"intervention: {b.to_intervention().describe()}" for b in self.bound]
+        lines.append(render(self.comparisons))
+        if self.log_path:
+            lines.append(f"logged to {self.log_path}")
+        return "\n".join(lines)
+
+
+def intervened_translation(
+    backend: Backend,
+    sources: Sequence[str],
+    spec: Sequence[Intervention],
+    *,
+    store: Store | None,
+    settings: DecodeSettings,
+    log_path: str | Path | None = None,
+    log: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+) -> IntervenedRun:
+    """Bind ``spec``, translate without and with it, log the run."""
+    from neurotui.intervene import log as runlog
+    from neurotui.intervene.bind import bind
+    from neurotui.intervene.compare import compare
+    from neurotui.intervene.replay import translate_record
+
+    if not sources:
+        raise DataError("nothing to translate")
+    bound = bind(spec, backend, store, sentences=sources)
+    comparisons = compare(backend, sources, bound, settings, should_stop)
+    record = translate_record(backend, spec, bound, comparisons, settings)
+    written = runlog.append(record, log_path) if log else None
+    return IntervenedRun(list(spec), bound, comparisons, settings, record, written)
+
+
+def run_translate_flags(args: Any, backend: Backend, sources: Sequence[str]) -> IntervenedRun:
+    """``neurotui translate``'s intervention flags (see :mod:`neurotui.intervene.flags`)."""
+    from neurotui.intervene.flags import interventions_from_args, needs_store
+
+    spec = interventions_from_args(args)
+    store = open_store(
+        getattr(args, "store", None),
+        backend,
+        required=needs_store(spec),
+        why="a σ value (--clamp …σ or unit sigma)",
+    )
+    settings = DecodeSettings(beam=args.beam, max_len=args.max_len, batch_size=args.batch_size)
+    try:
+        return intervened_translation(
+            backend,
+            sources,
+            spec,
+            store=store,
+            settings=settings,
+            log_path=getattr(args, "log", None),
+            log=not getattr(args, "no_log", False),
+        )
+    finally:
+        if store is not None:
+            store.close()
+
+
+# -- test sets ----------------------------------------------------------------------------
+def heldout(backend: Backend) -> tuple[list[str], list[str] | None, str]:
+    """The model card's held-out sources and references (LMs: text, no references)."""
+    from neurotui.models.registry import heldout_files, read_card
+
+    path = getattr(backend, "path", None)
+    card = read_card(path) if path else None
+    files = heldout_files(path, card) if path else {}
+    if backend.kind == "lm" and "text" in files:
+        return read_lines(files["text"]), None, str(files["text"])
+    if "src" in files and "ref" in files:
+        return read_lines(files["src"]), read_lines(files["ref"]), str(files["src"])
+    raise NeurotuiError(
+        f"model {backend.name} has no held-out set in its card: give --src and --ref"
+    )
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """Non-final-newline lines of a UTF-8 text file; one-line errors."""
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        return file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+# -- rankings -----------------------------------------------------------------------------
+def load_ranking(
+    spec: str | None, store: Store | None, *, task: str | None = None
+) -> tuple[Ranking, str]:
+    """A ranking by name in the store, or from a JSON file; ``None`` picks a default.
+
+    Default: a saved ranking of ``task`` when given, else the first saved ranking.
+    """
+    from neurotui.analysis.ranking import Ranking
+
+    saved = dict(store.rankings) if store is not None else {}
+    if spec is not None:
+        if spec in saved:
+            return saved[spec], spec
+        path = Path(spec)
+        if path.is_file():
+            try:
+                return Ranking.from_json(path.read_text(encoding="utf-8")), path.name
+            except (ValueError, TypeError, KeyError) as exc:
+                raise DataError(f"{path}: not a ranking JSON file ({exc})") from None
+        names = ", ".join(saved) or "none"
+        raise NeurotuiError(
+            f"--ranking {spec}: no such file or ranking in the store (saved: {names})"
+        )
+    if task is not None:
+        for name, ranking in saved.items():
+            if ranking.task == task:
+                return ranking, name
+        raise NeurotuiError(f"no saved ranking for task {task!r} in the store")
+    if saved:
+        name = next(iter(saved))
+        return saved[name], name
+    raise NeurotuiError("the store holds no ranking: give --ranking R (a name or a JSON file)")
+
+
+def probe_ranking(store: Store, task: str, *, seed: int = 0) -> Ranking:
+    """The analysis package's elastic-net probe on ``task`` (z-scored activations), as a
+    Ranking with per-class orderings; used when the store has no saved ranking for it."""
+    from neurotui.analysis.data import load_probe_data
+    from neurotui.analysis.linguistic import run_probe
+    from neurotui.analysis.probe import ProbeConfig
+
+    data = load_probe_data(store, task, seed=seed).zscore()
+    return run_probe(data, ProbeConfig(seed=seed)).ranking()
+
+
+def task_ranking(
+    store: Store, task: str, spec: str | None, *, seed: int = 0
+) -> tuple[Ranking, str]:
+    """``--ranking`` when given; else a saved ranking for ``task``; else a fresh probe."""
+    if spec is not None:
+        return load_ranking(spec, store)
+    try:
+        return load_ranking(None, store, task=task)
+    except NeurotuiError:
+        return probe_ranking(store, task, seed=seed), f"probe:{task}"
+
+
+CROSS_METHODS = ("maxcorr", "mincorr", "linreg", "svcca")
+
+
+def sibling_models(backend: Backend) -> list[str]:
+    """Bundled models trained alike (``synth-en-fr-1`` → ``synth-en-fr-2``, ``-3``)."""
+    from neurotui.models.registry import bundled_names
+    from neurotui.paths import samples_dir
+
+    stem, sep, tail = backend.name.rpartition("-")
+    if not sep or not tail.isdigit():
+        return []
+    names = set(bundled_names()) | {
+        p.name for p in samples_dir().glob(f"{stem}-*") if (p / "config.json").is_file()
+    }
+    return sorted(
+        n
+        for n in names
+        if n != backend.name and n.rpartition("-")[0] == stem and n.rpartition("-")[2].isdigit()
+    )
+
+
+def cross_model_ranking(store: Store, others: Sequence[str], method: str) -> Ranking:
+    """Rank ``store``'s neurons by ``method`` against the sample stores of ``others``."""
+    import neurotui.store
+    from neurotui.analysis.crossmodel import rank_stores
+    from neurotui.store.samples import sample_store
+
+    opened = [neurotui.store.open(sample_store(name)) for name in others]
+    try:
+        return rank_stores([store, *opened], method)[0]
+    finally:
+        for s in opened:
+            s.close()
+
+
+def ablation_ranking(
+    backend: Backend,
+    store: Store | None,
+    *,
+    ranking: str | None = None,
+    method: str | None = None,
+    against: Sequence[str] | None = None,
+    task: str | None = None,
+    seed: int = 0,
+) -> tuple[Ranking, str]:
+    """The ranking an ablation curve uses, with a name for the record.
+
+    ``ranking`` (a saved name or a JSON file) wins; then ``method`` (a cross-model method
+    against ``against`` or the bundled siblings, or ``probe`` on ``task``); then a ranking
+    saved in the store; then MaxCorr against the bundled siblings (Bau et al.'s setting);
+    then the probe on the first label task.
+    """
+    if ranking is not None:
+        return load_ranking(ranking, store)
+    if store is None:
+        raise NeurotuiError("an ablation curve needs --ranking R or a store (--store S)")
+    if method is None and store.rankings:
+        return load_ranking(None, store)
+    others = list(against) if against else sibling_models(backend)
+    if method in CROSS_METHODS or (method is None and others):
+        method = method or "maxcorr"
+        if not others:
+            raise NeurotuiError(f"--method {method} needs other models: give --against M2,M3")
+        return cross_model_ranking(store, others, method), f"{method} vs {','.join(others)}"
+    if method not in (None, "probe"):
+        raise NeurotuiError(f"--method {method!r}: use one of {', '.join(CROSS_METHODS)} or probe")
+    tasks = [t for t in store.label_tasks if t != "position"]
+    task = task or ("pos" if "pos" in tasks else (tasks[0] if tasks else None))
+    if task is None:
+        raise NeurotuiError("the store has no labels and no ranking: give --ranking R")
+    return probe_ranking(store, task, seed=seed), f"probe:{task}"
+
+
+# -- synthetic data for control experiments ---------------------------------------------
+SYNTH_SEED = 0
+
+
+def synthetic_splits(seed: int = SYNTH_SEED) -> dict[str, list[Example]]:
+    """The held-out synthetic splits (dev, test, analysis) the sample models use."""
+    from neurotui.data.synthetic import make_splits
+
+    splits = make_splits(seed, train_size=0)
+    return {k: v for k, v in splits.items() if not k.startswith("train")}
+
+
+def store_examples(store: Store, splits: dict[str, list[Example]]) -> list[Example] | None:
+    """The synthetic examples behind ``store``'s sentences, when they line up."""
+    for examples in splits.values():
+        if len(examples) == store.sentences and all(
+            examples[i].src.split() == store.tokens(i)
+            for i in (0, store.sentences // 2, store.sentences - 1)
+        ):
+            return examples
+    return None

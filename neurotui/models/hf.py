@@ -1,0 +1,606 @@
+"""The Hugging Face backend: local checkpoint directories behind the Backend contract.
+
+Why: users bring Marian/T5/BART translation models, GPT-2-style causal LMs and BERT-style
+encoders in the standard ``save_pretrained`` layout; the store, rankings and interventions
+must treat them exactly like the project's own LSTMs. Nothing is ever downloaded
+(``local_files_only`` and the HF offline switches) and nothing is unpickled (safetensors
+only; a ``pytorch_model.bin``-only directory is refused).
+
+Families and what they offer:
+
+* encoder–decoder (``is_encoder_decoder``): ``kind="seq2seq"``; ``translate`` through
+  ``generate`` (greedy or beam, never sampling); sites ``enc.l{i}``, ``enc.l{i}.ffn``,
+  ``dec.l{i}``, ``dec.l{i}.ffn``; decoder sites are read under teacher forcing on
+  ``targets`` (or on the model's own greedy output);
+* causal LM (architecture ``…ForCausalLM``/``…LMHeadModel``): ``kind="lm"``; ``translate``
+  continues the sentence; ``perplexity``; sites ``lm.l{i}``, ``lm.l{i}.ffn``;
+* encoder (anything else, e.g. BERT): ``kind="encoder"``; ``encode`` only; sites
+  ``enc.l{i}``, ``enc.l{i}.ffn``.
+
+Rows, words and steps (what :class:`EditContext` says to an edit function):
+
+* encoder and LM sites: ``word_index[b][t]`` is the source word of sub-word position ``t``
+  (``None`` for special tokens, BOS and padding; for an LM also for generated positions);
+  ``words[b]`` are the source words; activations from ``encode`` are aggregated per word;
+* decoder sites follow the LSTM backend's convention: the row at decoder position ``p``
+  is the state *after consuming* target token ``p - 1`` (position 0 consumes the decoder
+  start token: index ``None``), so ``word_index[b][t]`` is that consumed token's index
+  (``None`` for the start position and padding), during ``generate`` and under teacher
+  forcing alike. For sub-word models these are *token* positions: word boundaries of an
+  output are unknown while it is generated. With the KV cache each forward has one
+  position and ``step`` is the decoding step (step ``s`` consumes token ``s - 1``); beam
+  search gives ``batch × beam`` rows, row ``r`` belonging to sentence ``r // beam``;
+  ``words`` are the target words under teacher forcing, empty while generating.
+  ``encode`` aggregates decoder rows to target *words* (the rows that consumed each
+  word's pieces).
+
+``Translation.tokens`` are the output words (``text.split()``); sub-word pieces and ids are
+in ``Translation.extra`` (``"pieces"``, ``"ids"``). ``translate`` on an LM returns the
+continuation only (``max_len`` new tokens, default 20).
+
+See ``hf_sites`` (which modules), ``hf_tokens`` (word alignment) and ``hf_hooks`` (edits
+and the decoding-step context).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from neurotui.errors import Cancelled, CheckpointError, NeurotuiError
+from neurotui.models.base import Aggregation, Backend, EditFn, ModelKind, SiteInfo, Translation
+from neurotui.models.hf_hooks import Capture, RunState, count_hooks, install_site, install_tracker
+from neurotui.models.hf_sites import SiteSpec, discover, stacks
+from neurotui.models.hf_tokens import Aligned, Batch, align, check_length, pad
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import torch
+    from torch.utils.hooks import RemovableHandle
+
+#: files that would need unpickling; never loaded
+PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5")
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+# -- loading ---------------------------------------------------------------------------
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """``config.json`` as a dict, or a one-line :class:`CheckpointError` saying why not."""
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(f"{config_file}: missing (not a Hugging Face model directory)")
+    try:
+        data = json.loads(config_file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CheckpointError(f"{config_file}: not UTF-8 text ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(
+            f"{config_file}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg})"
+        ) from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{config_file}: expected a JSON object")
+    if not isinstance(data.get("model_type"), str):
+        raise CheckpointError(f"{config_file}: no 'model_type' field")
+    return data
+
+
+def weights_file(path: Path) -> Path:
+    """The safetensors weights of ``path``; pickled-only checkpoints are refused."""
+    for name in ("model.safetensors", "model.safetensors.index.json"):
+        if (path / name).is_file():
+            return path / name
+    pickled = sorted(
+        p.name
+        for p in path.iterdir()
+        if p.name in PICKLED_WEIGHTS or p.name.endswith(_PICKLE_SUFFIXES)
+    )
+    if pickled:
+        raise CheckpointError(
+            f"{path / pickled[0]}: pickled weights are never loaded (unpickling can run "
+            "code); save the model with safetensors (model.safetensors)"
+        )
+    raise CheckpointError(f"{path / 'model.safetensors'}: missing (no model weights)")
+
+
+def _check_safetensors(file: Path) -> None:
+    """Read the safetensors header(s) so corrupt files fail with a clear line."""
+    from safetensors import safe_open
+
+    files = [file]
+    if file.name.endswith(".index.json"):
+        try:
+            index = json.loads(file.read_text(encoding="utf-8"))
+            files = [file.parent / f for f in sorted(set(index["weight_map"].values()))]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{file}: invalid safetensors index ({exc})") from None
+    for item in files:
+        try:
+            with safe_open(str(item), framework="pt") as handle:
+                handle.keys()
+        except Exception as exc:  # safetensors raises its own error types
+            raise CheckpointError(
+                f"{item}: corrupt safetensors file ({_first_line(exc)})"
+            ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def _quiet_transformers() -> None:
+    """No progress bars or advice on stderr: neurotui owns the terminal."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def model_kind(config: Any) -> ModelKind:
+    """``seq2seq`` / ``lm`` / ``encoder`` from the config's flags and architectures."""
+    if getattr(config, "is_encoder_decoder", False):
+        return "seq2seq"
+    archs = list(getattr(config, "architectures", None) or [])
+    if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+        return "lm"
+    if archs:
+        return "encoder"
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    model_type = config.model_type
+    if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and (
+        model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES or getattr(config, "is_decoder", False)
+    ):
+        return "lm"
+    return "encoder"
+
+
+def load_hf_backend(
+    path: str | os.PathLike[str], device: Any = None, *, name: str | None = None
+) -> HFBackend:
+    """Open a local HF model directory as a :class:`Backend` (never downloads).
+
+    ``device``: a ``torch.device``, a name (``cpu``, ``cuda:0``) or ``None``/``"auto"``.
+    Raises :class:`CheckpointError` (one line naming the file) for a missing, broken,
+    pickled-only or unsupported checkpoint.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: not a directory")
+    raw = read_config(folder)
+    weights = weights_file(folder)
+    _check_safetensors(weights)
+
+    try:
+        _quiet_transformers()
+        import torch
+        import transformers
+    except ImportError as exc:
+        raise NeurotuiError(
+            f"{folder}: Hugging Face models need the [hf] extra ({_first_line(exc)})"
+        ) from None
+    from neurotui.device import resolve_device
+
+    dev = device if isinstance(device, torch.device) else resolve_device(device or "auto")
+
+    try:
+        config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
+    except Exception as exc:
+        raise CheckpointError(
+            f"{folder / 'config.json'}: unsupported or invalid config for model_type "
+            f"{raw['model_type']!r} ({_first_line(exc)})"
+        ) from None
+    kind = model_kind(config)
+    auto = {
+        "seq2seq": transformers.AutoModelForSeq2SeqLM,
+        "lm": transformers.AutoModelForCausalLM,
+        "encoder": transformers.AutoModel,
+    }[kind]
+    dtype = torch.float32 if dev.type == "cpu" else "auto"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model, info = auto.from_pretrained(
+                folder,
+                config=config,
+                local_files_only=True,
+                use_safetensors=True,
+                dtype=dtype,
+                output_loading_info=True,
+            )
+    except Exception as exc:
+        raise CheckpointError(f"{weights}: cannot load ({_first_line(exc)})") from None
+    missing = [k for k in info.get("missing_keys", ()) if not _tolerated_missing(k)]
+    if missing:
+        raise CheckpointError(
+            f"{weights}: weights do not fit a {type(model).__name__} "
+            f"({len(missing)} missing, e.g. {sorted(missing)[0]})"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{folder}: cannot load the tokenizer ({_first_line(exc)})") from None
+    model.to(dev)
+    model.eval()
+    return HFBackend(model, tokenizer, kind, name or folder.name, dev, folder)
+
+
+def _tolerated_missing(key: str) -> bool:
+    """Buffers HF recreates on load (sinusoidal positions, logit biases, position ids)."""
+    return key.endswith(("embed_positions.weight", "final_logits_bias", "position_ids"))
+
+
+# -- the backend -------------------------------------------------------------------------
+
+
+class _StopCriterion:
+    """A ``generate`` stopping criterion that turns ``should_stop`` into Cancelled."""
+
+    def __init__(self, should_stop: Callable[[], bool]) -> None:
+        self.should_stop = should_stop
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        import torch
+
+        if self.should_stop():
+            raise Cancelled("translation cancelled")
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+class HFBackend(Backend):
+    """A Hugging Face model with word-level sites; see the module docstring."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        kind: ModelKind,
+        name: str,
+        device: torch.device,
+        path: Path | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.kind = kind
+        self.name = name
+        self.device = device
+        self.path = path
+        #: generate with the KV cache (False re-runs the whole prefix at each step)
+        self.use_cache = True
+        self._specs: list[SiteSpec] = discover(model, kind)
+        self._by_name = {spec.info.name: spec for spec in self._specs}
+        self._stacks = stacks(model, kind)
+        self._state = RunState()
+        config = model.config
+        limit = getattr(config, "max_position_embeddings", None)
+        self._max_positions = limit if isinstance(limit, int) and limit > 0 else None
+
+    # -- introspection -----------------------------------------------------------------
+    def sites(self) -> list[SiteInfo]:
+        return [spec.info for spec in self._specs]
+
+    @property
+    def family(self) -> str:
+        """The HF ``model_type`` (``marian``, ``t5``, ``gpt2``, ``bert`` …)."""
+        return str(self.model.config.model_type)
+
+    # -- hooks -------------------------------------------------------------------------
+    def _install_edits(self, edits: dict[str, EditFn]) -> list[RemovableHandle]:
+        handles: list[RemovableHandle] = []
+        try:
+            prefixes = {self._by_name[name].stack for name in edits}
+            for prefix in ("dec", "lm"):
+                if prefix in prefixes:
+                    handles.append(install_tracker(self._stacks[prefix], prefix, self._state))
+            for name, fn in edits.items():
+                handles.append(install_site(self._by_name[name], fn, self._state))
+        except BaseException:
+            for handle in handles:
+                handle.remove()
+            raise
+        return handles
+
+    def active_hook_count(self) -> int:
+        return count_hooks(self.model)
+
+    @contextmanager
+    def _running(self, **state: Any) -> Iterator[None]:
+        """Describe the batch being run to the hooks for the length of one forward/generate."""
+        saved = self._state.__dict__.copy()
+        self._state.__dict__.update(RunState().__dict__)
+        self._state.__dict__.update(state)
+        try:
+            yield
+        finally:
+            self._state.__dict__.update(saved)
+
+    # -- tokenisation ------------------------------------------------------------------
+    @property
+    def _pad_id(self) -> int:
+        for value in (
+            self.tokenizer.pad_token_id,
+            getattr(self.model.config, "pad_token_id", None),
+            self.tokenizer.eos_token_id,
+        ):
+            if isinstance(value, int):
+                return value
+        return 0
+
+    def _align_sources(self, sentences: Sequence[str]) -> list[Aligned]:
+        items = [align(self.tokenizer, s) for s in sentences]
+        check_length(items, self._max_positions, "source")
+        return items
+
+    def _lm_items(self, sentences: Sequence[str], *, eos: bool) -> list[Aligned]:
+        """LM inputs: BOS (when the tokenizer has one) + sentence (+ EOS for scoring)."""
+        bos, end = self.tokenizer.bos_token_id, self.tokenizer.eos_token_id
+        items = []
+        for sentence in sentences:
+            item = align(self.tokenizer, sentence)
+            if isinstance(bos, int) and (not item.ids or item.ids[0] != bos):
+                item = Aligned(item.words, [bos, *item.ids], [None, *item.word_index])
+            if eos and isinstance(end, int) and item.ids[-1] != end:
+                item = Aligned(item.words, [*item.ids, end], [*item.word_index, None])
+            items.append(item)
+        check_length(items, self._max_positions, "input")
+        return items
+
+    # -- reading activations -------------------------------------------------------------
+    def encode(
+        self,
+        sentences: Sequence[str],
+        sites: Sequence[str] | None = None,
+        *,
+        targets: Sequence[str] | None = None,
+        aggregation: Aggregation = "mean",
+        batch_size: int = 32,
+    ) -> list[dict[str, np.ndarray]]:
+        import torch
+
+        if aggregation not in ("first", "last", "mean"):
+            raise NeurotuiError(f"unknown aggregation {aggregation!r}: use first, last or mean")
+        names = list(sites) if sites is not None else [s.name for s in self.sites()]
+        for name in names:
+            self.site(name)
+        if targets is not None and len(targets) != len(sentences):
+            raise NeurotuiError(
+                f"{len(targets)} target sentences for {len(sentences)} source sentences"
+            )
+        wants_dec = any(self._by_name[n].stack == "dec" for n in names)
+        if wants_dec and targets is None:
+            targets = [t.text for t in self.translate(sentences, beam=1, batch_size=batch_size)]
+        results: list[dict[str, np.ndarray]] = []
+        with torch.inference_mode():
+            for start in range(0, len(sentences), max(1, batch_size)):
+                chunk = list(sentences[start : start + batch_size])
+                tchunk = list(targets[start : start + batch_size]) if wants_dec else None
+                results.extend(self._encode_batch(chunk, names, tchunk, aggregation))
+        return results
+
+    def _encode_batch(
+        self,
+        sentences: list[str],
+        names: list[str],
+        targets: list[str] | None,
+        aggregation: Aggregation,
+    ) -> list[dict[str, np.ndarray]]:
+        items = (
+            self._lm_items(sentences, eos=False)
+            if self.kind == "lm"
+            else (self._align_sources(sentences))
+        )
+        batch = pad(items, self._pad_id, device=self.device)
+        captures = {name: Capture() for name in names}
+        state: dict[str, Any] = {"src_index": batch.word_index, "src_words": batch.words}
+        tgt_items: list[Aligned] = []
+        dec_batch: Batch | None = None
+        if targets is not None:
+            tgt_items = [align(self.tokenizer, t, target=True) for t in targets]
+            check_length(tgt_items, self._max_positions, "target")
+            start_id = self.model.config.decoder_start_token_id
+            if start_id is None:
+                start_id = self._pad_id
+            shifted = [Aligned(t.words, [start_id, *t.ids[:-1]], t.word_index) for t in tgt_items]
+            dec_batch = pad(shifted, self._pad_id, device=self.device)
+            state["tgt_words"] = [t.words for t in tgt_items]
+            state["tgt_pad"] = [[m == 0 for m in row] for row in dec_batch.attention_mask.tolist()]
+        with self.edits(captures), self._running(**state):  # type: ignore[arg-type]
+            if self.kind == "seq2seq" and dec_batch is not None:
+                self.model(
+                    input_ids=batch.input_ids,
+                    attention_mask=batch.attention_mask,
+                    decoder_input_ids=dec_batch.input_ids,
+                    decoder_attention_mask=dec_batch.attention_mask,
+                    use_cache=False,
+                )
+            elif self.kind == "seq2seq":
+                self.model.get_encoder()(
+                    input_ids=batch.input_ids, attention_mask=batch.attention_mask
+                )
+            elif self.kind == "lm":
+                self.model.base_model(
+                    input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
+                )
+            else:
+                self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+        out: list[dict[str, np.ndarray]] = [{} for _ in sentences]
+        for name, capture in captures.items():
+            if not capture.chunks:
+                raise NeurotuiError(f"site {name} was not reached by the forward pass")
+            tensor = capture.chunks[-1].numpy()
+            is_dec = self._by_name[name].stack == "dec"
+            for b in range(len(sentences)):
+                if is_dec:  # position p consumed target token p - 1
+                    index = [None, *tgt_items[b].word_index[:-1]]
+                    n_words = len(tgt_items[b].words)
+                else:
+                    index, n_words = batch.word_index[b], len(batch.words[b])
+                out[b][name] = aggregate(tensor[b], index, n_words, aggregation)
+        return out
+
+    # -- running the model ---------------------------------------------------------------
+    def translate(
+        self,
+        sentences: Sequence[str],
+        *,
+        beam: int = 1,
+        max_len: int | None = None,
+        batch_size: int = 64,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[Translation]:
+        import torch
+
+        if self.kind == "encoder":
+            return super().translate(sentences, beam=beam, max_len=max_len)
+        if beam < 1:
+            raise NeurotuiError(f"beam must be at least 1 (got {beam})")
+        results: list[Translation] = []
+        with torch.inference_mode():
+            for start in range(0, len(sentences), max(1, batch_size)):
+                if should_stop is not None and should_stop():
+                    raise Cancelled("translation cancelled")
+                chunk = list(sentences[start : start + batch_size])
+                results.extend(self._generate(chunk, beam, max_len, should_stop))
+        return results
+
+    def _generate(
+        self,
+        sentences: list[str],
+        beam: int,
+        max_len: int | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> list[Translation]:
+        from transformers import StoppingCriteriaList
+
+        lm = self.kind == "lm"
+        items = self._lm_items(sentences, eos=False) if lm else self._align_sources(sentences)
+        batch = pad(items, self._pad_id, left=lm, device=self.device)
+        width = int(batch.input_ids.shape[1])
+        longest = max((len(i.ids) for i in items), default=1)
+        max_new = max_len if max_len is not None else (20 if lm else 2 * longest + 10)
+        kwargs: dict[str, Any] = {
+            "num_beams": beam,
+            "num_return_sequences": 1,
+            "do_sample": False,
+            "max_new_tokens": max(1, max_new),
+            "return_dict_in_generate": True,
+            "output_scores": True,
+            "use_cache": self.use_cache,
+            "pad_token_id": self._pad_id,
+        }
+        if should_stop is not None:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_StopCriterion(should_stop)])
+        if not lm and self._pad_id != self.tokenizer.eos_token_id:
+            kwargs["bad_words_ids"] = [[self._pad_id]]  # the decoder start is never an output
+        state = {
+            "src_index": batch.word_index,
+            "src_words": batch.words,
+            "generating": True,
+            "prompt_width": width if lm else 0,
+        }
+        with warnings.catch_warnings(), self._running(**state):
+            warnings.simplefilter("ignore")
+            out = self.model.generate(
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask, **kwargs
+            )
+        if beam > 1:
+            scores = self.model.compute_transition_scores(
+                out.sequences, out.scores, out.beam_indices, normalize_logits=False
+            )
+        else:
+            scores = self.model.compute_transition_scores(
+                out.sequences, out.scores, normalize_logits=True
+            )
+        generated = out.sequences[:, width:] if lm else out.sequences[:, 1:]
+        return [
+            self._translation(src, generated[b].tolist(), scores[b].tolist())
+            for b, src in enumerate(sentences)
+        ]
+
+    def _translation(self, source: str, ids: list[int], scores: list[float]) -> Translation:
+        eos = self.tokenizer.eos_token_id
+        keep = len(ids)
+        if isinstance(eos, int) and eos in ids:
+            keep = ids.index(eos) + 1
+        ids, scores = ids[:keep], scores[:keep]
+        special = set(self.tokenizer.all_special_ids)
+        content = [i for i in ids if i not in special]
+        logprob = float(sum(s for s in scores if s > float("-inf")))
+        text = " ".join(self.tokenizer.decode(content, skip_special_tokens=True).split())
+        # tokens are the output *words* (what diffs and stores line up with, as for the
+        # word-level LSTMs); the model's sub-word pieces and ids stay in ``extra``
+        return Translation(
+            source=source,
+            text=text,
+            tokens=text.split(),
+            logprob=logprob,
+            extra={"ids": ids, "pieces": list(self.tokenizer.convert_ids_to_tokens(content))},
+        )
+
+    def perplexity(self, sentences: Sequence[str], *, batch_size: int = 64) -> float:
+        import math
+
+        import torch
+
+        if self.kind != "lm":
+            return super().perplexity(sentences, batch_size=batch_size)
+        total, count = 0.0, 0
+        with torch.inference_mode():
+            for start in range(0, len(sentences), max(1, batch_size)):
+                items = self._lm_items(list(sentences[start : start + batch_size]), eos=True)
+                batch = pad(items, self._pad_id, device=self.device)
+                logits = self.model(
+                    input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
+                ).logits.float()
+                gold = batch.input_ids[:, 1:]
+                mask = batch.attention_mask[:, 1:].bool()
+                logp = torch.log_softmax(logits[:, :-1], dim=-1)
+                nll = -logp.gather(-1, gold.unsqueeze(-1)).squeeze(-1)
+                total += float(nll[mask].sum())
+                count += int(mask.sum())
+        if count == 0:
+            raise NeurotuiError("perplexity needs at least one token")
+        return math.exp(total / count)
+
+
+def aggregate(
+    rows: np.ndarray, word_index: Sequence[int | None], n_words: int, how: Aggregation
+) -> np.ndarray:
+    """Sub-word rows → one row per word (``first``/``last``/``mean`` of its tokens)."""
+    import numpy as np
+
+    size = rows.shape[-1]
+    out = np.zeros((n_words, size), dtype=np.float32)
+    if n_words == 0:
+        return out
+    positions = [t for t, w in enumerate(word_index) if w is not None and t < rows.shape[0]]
+    words = np.asarray([word_index[t] for t in positions], dtype=np.int64)
+    picked = rows[positions].astype(np.float32, copy=False)
+    if how == "mean":
+        counts = np.bincount(words, minlength=n_words).astype(np.float32)
+        np.add.at(out, words, picked)
+        out /= np.maximum(counts, 1.0)[:, None]
+    elif how == "first":
+        _, first = np.unique(words, return_index=True)
+        out[words[first]] = picked[first]
+    else:
+        _, last = np.unique(words[::-1], return_index=True)
+        last = len(words) - 1 - last
+        out[words[last]] = picked[last]
+    return out

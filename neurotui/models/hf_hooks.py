@@ -1,0 +1,176 @@
+"""Forward hooks that read and edit Hugging Face sites, with the rows' context.
+
+Why: an edit function needs to know which word or decoding step each row of a hidden
+state is (:class:`EditContext`), but a hook only sees tensors. The backend keeps a
+:class:`RunState` describing the batch it is running; the hooks translate positions into
+word indices with it.
+
+Decoder positions come from the KV cache: a forward pre-hook on each decoding stack reads
+``past_key_values.get_seq_length()`` before the stack runs, so during ``generate`` with a
+cache (one new position per forward) every block and FFN hook knows the absolute position
+of its single row and the decoding step; without a cache the whole prefix is re-run and
+edited again at every step. Either way an edit applies at every step.
+
+Every hook function carries the attribute ``_neurotui`` so :func:`count_hooks` can tell
+ours from anyone else's (tests assert the count returns to zero).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from neurotui.errors import NeurotuiError
+from neurotui.models.base import EditContext, EditFn
+from neurotui.models.hf_sites import SiteSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+    from torch.utils.hooks import RemovableHandle
+
+
+@dataclass
+class RunState:
+    """What the rows of the model's current forward pass are.
+
+    ``src_index[b][t]``: word index of encoder/LM input position ``t`` of batch row ``b``
+    (before beam expansion). ``tgt_pad[b][t]``: decoder position ``t`` is padding (teacher
+    forcing only). ``offset``/``step`` are set by the stack pre-hook on every forward.
+    """
+
+    src_index: list[list[int | None]] = field(default_factory=list)
+    src_words: list[list[str]] = field(default_factory=list)
+    tgt_words: list[list[str]] | None = None
+    tgt_pad: list[list[bool]] | None = None
+    prompt_width: int = 0  # LM generation: padded prompt length
+    generating: bool = False
+    offset: int = 0  # positions already in the KV cache when this forward began
+    step: int | None = None
+
+
+def _mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn._neurotui = True  # type: ignore[attr-defined]
+    return fn
+
+
+def count_hooks(model: nn.Module) -> int:
+    """Number of neurotui hooks attached anywhere in ``model``."""
+    total = 0
+    for module in model.modules():
+        for hooks in (module._forward_hooks, module._forward_pre_hooks):
+            total += sum(1 for fn in hooks.values() if getattr(fn, "_neurotui", False))
+    return total
+
+
+def _rows_per_item(rows: int, items: int) -> int:
+    """Beam expansion factor (rows = items × beams); 1 when it does not divide."""
+    if items and rows % items == 0:
+        return rows // items
+    return 1
+
+
+def context(state: RunState, spec: SiteSpec, hidden: torch.Tensor) -> EditContext:
+    """The :class:`EditContext` of ``hidden`` at site ``spec`` under ``state``."""
+    rows, time = int(hidden.shape[0]), int(hidden.shape[1])
+    info = spec.info
+    items = len(state.src_index)
+    per = _rows_per_item(rows, items)
+    word_index: list[list[int | None]] = []
+    words: list[list[str]] = []
+    if spec.stack == "enc":
+        for r in range(rows):
+            src = state.src_index[r // per] if items else []
+            word_index.append([src[t] if t < len(src) else None for t in range(time)])
+            words.append(state.src_words[r // per] if items else [])
+        step = None
+    elif spec.stack == "dec":
+        for r in range(rows):
+            pad = state.tgt_pad[r // per] if state.tgt_pad and items else None
+            row: list[int | None] = []
+            for t in range(time):
+                pos = state.offset + t  # consumes target token pos - 1 (the start token at 0)
+                is_pad = pad is not None and (pos >= len(pad) or pad[pos])
+                row.append(None if is_pad or pos == 0 else pos - 1)
+            word_index.append(row)
+            tgt = state.tgt_words
+            words.append(tgt[r // per] if tgt and items else [])
+        step = state.step
+    else:  # lm: positions of the (left-padded when generating) prompt, then generated ones
+        for r in range(rows):
+            src = state.src_index[r // per] if items else []
+            word_index.append(
+                [
+                    src[state.offset + t] if state.offset + t < len(src) else None
+                    for t in range(time)
+                ]
+            )
+            words.append(state.src_words[r // per] if items else [])
+        step = state.step
+    return EditContext(
+        site=info.name, side=info.side, word_index=word_index, words=words, step=step
+    )
+
+
+def _checked(fn: EditFn, hidden: torch.Tensor, ctx: EditContext) -> torch.Tensor:
+    new = fn(hidden, ctx)
+    if new is None or tuple(new.shape) != tuple(hidden.shape):
+        shape = None if new is None else tuple(new.shape)
+        raise NeurotuiError(
+            f"edit of site {ctx.site} returned shape {shape}, expected {tuple(hidden.shape)}"
+        )
+    return new.to(hidden.dtype)
+
+
+def install_site(spec: SiteSpec, fn: EditFn, state: RunState) -> RemovableHandle:
+    """Hook ``fn`` onto ``spec``: it sees and replaces the site's ``(rows, time, size)``."""
+    if spec.hook == "block":
+
+        def block_hook(_module: nn.Module, _args: Any, output: Any) -> Any:
+            hidden = output[0] if isinstance(output, tuple) else output
+            new = _checked(fn, hidden, context(state, spec, hidden))
+            return (new, *output[1:]) if isinstance(output, tuple) else new
+
+        return spec.module.register_forward_hook(_mark(block_hook))
+
+    def ffn_hook(_module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        hidden = args[0]
+        new = _checked(fn, hidden, context(state, spec, hidden))
+        return (new, *args[1:])
+
+    return spec.module.register_forward_pre_hook(_mark(ffn_hook))
+
+
+def install_tracker(stack: nn.Module, prefix: str, state: RunState) -> RemovableHandle:
+    """Pre-hook on a decoding stack: record the cache offset and step of each forward."""
+
+    def track(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        cache = kwargs.get("past_key_values")
+        past = int(cache.get_seq_length()) if cache is not None else 0
+        ids = kwargs.get("input_ids")
+        if ids is None:
+            ids = kwargs.get("inputs_embeds")
+        if ids is None and args:
+            ids = args[0]
+        time = int(ids.shape[1]) if ids is not None else 0
+        state.offset = past
+        if not state.generating or time != 1:
+            state.step = None
+        elif prefix == "lm":
+            state.step = past - state.prompt_width + 1
+        else:
+            state.step = past
+
+    return stack.register_forward_pre_hook(_mark(track), with_kwargs=True)
+
+
+class Capture:
+    """An :data:`EditFn` that records what a site produced and changes nothing."""
+
+    def __init__(self) -> None:
+        self.chunks: list[torch.Tensor] = []
+
+    def __call__(self, hidden: torch.Tensor, ctx: EditContext) -> torch.Tensor:
+        self.chunks.append(hidden.detach().float().cpu())
+        return hidden

@@ -1,0 +1,72 @@
+"""Convert between store formats (ours ⇄ NeuroX hdf5; NeuroX json → either).
+
+Why streaming: conversion reads one sentence at a time and writes buffered chunk bands,
+computing the summaries on the way, so memory stays flat whatever the file size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from neurotui.errors import StoreError
+from neurotui.store.detect import open_store
+
+TARGETS = ("neurotui", "neurox-hdf5")
+
+
+def convert(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    to: str = "neurotui",
+    dtype: str | None = None,
+    summary: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    warnings: list[str] | None = None,
+) -> Path:
+    """Write the store at ``src`` to ``dst`` in format ``to`` (atomically)."""
+    src, dst = Path(src), Path(dst)
+    if to not in TARGETS:
+        raise StoreError(f"--to {to}: choose one of {', '.join(TARGETS)}")
+    if src.resolve() == dst.resolve():
+        raise StoreError(f"{dst}: output would overwrite the input; choose another name")
+    store = open_store(src)
+    try:
+        if warnings is not None:
+            warnings.extend(getattr(store, "warnings", []))
+        if to == "neurox-hdf5":
+            from neurotui.store.neurox import write_neurox_hdf5
+
+            return write_neurox_hdf5(store, dst, progress=progress)
+        return _to_neurotui(store, dst, dtype=dtype, summary=summary, progress=progress)
+    finally:
+        store.close()
+
+
+def _to_neurotui(store, dst: Path, *, dtype, summary, progress) -> Path:  # type: ignore[no-untyped-def]
+    from neurotui.store.writer import StoreWriter
+
+    meta = dict(store.metadata)
+    meta.pop("sites", None)
+    meta.pop("format", None)
+    meta["converted_from"] = {"path": str(store.path), "format": store.format}
+    if dtype is None:
+        dtype = str(getattr(store, "dtype", "float32"))
+        dtype = dtype if dtype in ("float16", "float32") else "float32"
+    sites = [(s.name, s.size) for s in store.sites]
+    total = store.sentences
+    with StoreWriter(
+        dst, sites, dtype=dtype, metadata=meta, expected_tokens=store.total_tokens
+    ) as writer:
+        by_site = getattr(store, "site_rows", None)
+        for i in range(total):
+            rows = by_site(i) if by_site is not None else None
+            writer.add(store.tokens(i), rows if rows is not None else store.activations(i))
+            if progress is not None:
+                progress(i + 1, total)
+        for task in store.label_tasks:
+            writer.add_labels(task, store.labels(task))
+        for name, ranking in store.rankings.items():
+            writer.add_ranking(name, ranking)
+        return writer.finish(summary=summary)

@@ -1,0 +1,173 @@
+"""Token and label files: NeuroX-style parallel files and CoNLL-style columns.
+
+Why strict: a label that slips by one token silently ruins a probe. Every file is checked
+line by line against what it must align with, and the first mismatch is reported as
+``file:line: …`` (a :class:`DataError`), never as a shape error later on.
+
+* Parallel files: one sentence per line, tokens (or labels) separated by whitespace.
+* CoNLL files: one token per line, columns separated by tabs (or runs of spaces), a blank
+  line between sentences, ``#`` comment lines ignored; CoNLL-U multi-word (``3-4``) and
+  empty-node (``5.1``) lines are skipped. Columns are numbered from 1, like ``cut -f``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from neurotui.errors import DataError
+
+
+def _read_text(path: str | Path) -> list[str]:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, expected a text file") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln.rstrip("\r") for ln in lines]
+
+
+def read_sentences(path: str | Path, *, allow_empty: bool = False) -> list[list[str]]:
+    """One sentence per line, whitespace-separated tokens; a blank line is an error."""
+    rows = []
+    for no, line in enumerate(_read_text(path), start=1):
+        words = line.split()
+        if not words and not allow_empty:
+            raise DataError(f"{path}:{no}: empty line (every line must hold one sentence)")
+        rows.append(words)
+    if not rows:
+        raise DataError(f"{path}: empty file, no sentences")
+    return rows
+
+
+def check_aligned(
+    path: str | Path,
+    rows: Sequence[Sequence[str]],
+    lengths: Sequence[int],
+    *,
+    what: str = "labels",
+    against: str = "tokens",
+    line_numbers: Sequence[int] | None = None,
+) -> None:
+    """Raise a ``file:line`` DataError unless ``rows[i]`` has ``lengths[i]`` entries."""
+    if len(rows) != len(lengths):
+        raise DataError(
+            f"{path}: {len(rows)} sentences of {what}, expected {len(lengths)} "
+            f"(one per sentence of the {against})"
+        )
+    for i, (row, n) in enumerate(zip(rows, lengths, strict=True)):
+        if len(row) != int(n):
+            line = line_numbers[i] if line_numbers is not None else i + 1
+            raise DataError(
+                f"{path}:{line}: {len(row)} {what} but sentence {i} has {int(n)} {against}"
+            )
+
+
+def read_parallel_labels(path: str | Path, lengths: Sequence[int] | None = None) -> list[list[str]]:
+    """Labels aligned token by token with a parallel token file (checked when given)."""
+    rows = read_sentences(path, allow_empty=lengths is not None)
+    if lengths is not None:
+        check_aligned(path, rows, lengths)
+    return rows
+
+
+@dataclass
+class ConllSentences:
+    """What a CoNLL file holds: tokens, one column of labels, where each sentence starts."""
+
+    tokens: list[list[str]] = field(default_factory=list)
+    labels: list[list[str]] = field(default_factory=list)
+    first_line: list[int] = field(default_factory=list)
+    lines: list[list[int]] = field(default_factory=list)  # line of every token
+
+
+def read_conll(path: str | Path, column: int, *, token_column: int | None = None) -> ConllSentences:
+    """Read labels from 1-based ``column``; tokens from ``token_column`` (auto: 2 when the
+    first column is a numeric id as in CoNLL-U, else 1)."""
+    if column < 1:
+        raise DataError(f"--conll-column {column}: columns are numbered from 1")
+    out = ConllSentences()
+    cur_tok: list[str] = []
+    cur_lab: list[str] = []
+    cur_line: list[int] = []
+
+    def close() -> None:
+        if cur_tok:
+            out.tokens.append(list(cur_tok))
+            out.labels.append(list(cur_lab))
+            out.first_line.append(cur_line[0])
+            out.lines.append(list(cur_line))
+        cur_tok.clear()
+        cur_lab.clear()
+        cur_line.clear()
+
+    for no, line in enumerate(_read_text(path), start=1):
+        if not line.strip():
+            close()
+            continue
+        if line.lstrip().startswith("#"):
+            continue
+        cols = line.split("\t") if "\t" in line else line.split()
+        cols = [c.strip() for c in cols]
+        first = cols[0]
+        if "-" in first and first.replace("-", "").isdigit():
+            continue  # CoNLL-U multi-word token range
+        if "." in first and first.replace(".", "").isdigit():
+            continue  # CoNLL-U empty node
+        tcol = token_column
+        if tcol is None:
+            tcol = 2 if first.isdigit() and len(cols) > 1 else 1
+        need = max(column, tcol)
+        if len(cols) < need:
+            raise DataError(
+                f"{path}:{no}: {len(cols)} columns, need at least {need} "
+                f"(label column {column}, token column {tcol})"
+            )
+        cur_line.append(no)
+        cur_tok.append(cols[tcol - 1])
+        cur_lab.append(cols[column - 1])
+    close()
+    if not out.tokens:
+        raise DataError(f"{path}: no sentences found")
+    return out
+
+
+def labels_for_tokens(
+    path: str | Path,
+    tokens: Sequence[Sequence[str]],
+    *,
+    conll_column: int | None = None,
+    conll_token_column: int | None = None,
+    warnings: list[str] | None = None,
+) -> list[list[str]]:
+    """Labels of ``path`` checked against a store's ``tokens`` (counts must match).
+
+    For CoNLL files the token text is compared too; a difference is a warning (appended
+    to ``warnings``), not an error, since tokenisers normalise text differently.
+    """
+    lengths = [len(t) for t in tokens]
+    if conll_column is None:
+        return read_parallel_labels(path, lengths)
+    conll = read_conll(path, conll_column, token_column=conll_token_column)
+    check_aligned(path, conll.labels, lengths, line_numbers=conll.first_line)
+    if warnings is not None:
+        for i, (mine, theirs) in enumerate(zip(tokens, conll.tokens, strict=True)):
+            for j, (a, b) in enumerate(zip(mine, theirs, strict=True)):
+                if a != b:
+                    warnings.append(
+                        f"{path}:{conll.lines[i][j]}: token {b!r} where the store has "
+                        f"{a!r} (sentence {i}, position {j}); labels kept by position"
+                    )
+                    return conll.labels
+    return conll.labels

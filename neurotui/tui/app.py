@@ -1,0 +1,301 @@
+"""The neurotui app: opens stores in a worker, owns themes, keymap, modes and errors.
+
+Why here: the app is the one place that (1) shows errors — every worker failure arrives as
+a ``JobFailed`` message and becomes a notification, the app never exits on a worker error;
+(2) holds the shared session (open stores, selection) that every mode reads; (3) turns
+themes and the activation scale into one ``ColourMap`` for all views.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+
+from neurotui.errors import NeurotuiError
+from neurotui.store.api import Store
+from neurotui.tui import services
+from neurotui.tui.colour import ColourMap
+from neurotui.tui.commands import PROVIDERS
+from neurotui.tui.keymap import binding_ids, load_keymap
+from neurotui.tui.messages import JobFailed, JobFinished, JobProgress, StoresOpened
+from neurotui.tui.modes import MODES
+from neurotui.tui.session import OpenStore, Session
+from neurotui.tui.themes import DEFAULT_DARK, ThemeSet, load_themes
+from neurotui.tui.workers import JobContext, JobRunner
+
+log = logging.getLogger("neurotui.tui")
+
+
+class SelectionChanged(Message):
+    """The active store or its cursor/pinned neurons changed (modes listen on the app)."""
+
+
+class NeurotuiApp(App[None]):
+    """Explore the neurons of NLP models."""
+
+    TITLE = "neurotui"
+    CSS_PATH = "styles/app.tcss"
+    COMMANDS = App.COMMANDS | set(PROVIDERS)
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("T", "next_theme", "Theme", show=False, id="app.next_theme"),
+        Binding("m", "toggle_mono", "Mono", show=False, id="app.mono"),
+    ]
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path] = (),
+        *,
+        stores: Sequence[Store] = (),
+        model: str | Path | None = None,
+        theme: str | None = None,
+        device: str = "auto",
+        mono: bool | None = None,
+        open_default: bool = True,
+        themes_user_dir: Path | None = None,
+        keymap_file: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.paths = [Path(p) for p in paths]
+        self.model_path = Path(model) if model else None
+        self.device_name = device
+        self.jobs = JobRunner()
+        self.session = Session()
+        self.specs: dict[str, list[services.RankingSpec]] = {}
+        self._open_default = open_default and not self.paths and not stores and model is None
+        self._startup_warnings: list[str] = []
+        for store in stores:
+            self.session.add(OpenStore.wrap(store))
+        self.theme_set: ThemeSet = load_themes(themes_user_dir)
+        self._startup_warnings += self.theme_set.warnings
+        for t in self.theme_set.themes.values():
+            self.register_theme(t)
+        self.scale_override: str | None = None
+        self.mono = self.no_color if mono is None else mono
+        wanted = theme or DEFAULT_DARK
+        if wanted not in self.available_themes:
+            self._startup_warnings.append(
+                f"--theme {wanted}: unknown theme; themes: {', '.join(sorted(self.theme_set.themes))}"
+            )
+            wanted = DEFAULT_DARK if DEFAULT_DARK in self.available_themes else "textual-dark"
+        self.theme = wanted
+        self._keymap_file = keymap_file
+        for spec in MODES:
+            self.add_mode(spec.name, spec.factory())
+            self.bind(spec.key, f"switch_mode('{spec.name}')", description=spec.title, show=False)
+
+    # -- startup -------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        """Keymap, first mode, then open what was asked (in a worker)."""
+        self._apply_keymap()
+        self.theme_changed_signal.subscribe(self, lambda _theme: self._colours_changed())
+        self.switch_mode(MODES[0].name)
+        for warning in self._startup_warnings:
+            self.notify(warning, severity="warning", timeout=8)
+        if self.paths or self.model_path is not None:
+            targets = list(self.paths) or [self.model_path]
+            self.open_paths([p for p in targets if p is not None])
+        elif self._open_default:
+            self.open_default()
+
+    def _apply_keymap(self) -> None:
+        from neurotui.tui.screens.analysis import AnalysisScreen
+        from neurotui.tui.widgets.neuron_card import NeuronCard
+        from neurotui.tui.widgets.neuron_list import NeuronList
+        from neurotui.tui.widgets.ranking_tree import RankingTree
+        from neurotui.tui.widgets.sentence_view import SentenceView
+
+        known = binding_ids(
+            [type(self), AnalysisScreen, NeuronList, SentenceView, RankingTree, NeuronCard]
+        )
+        try:
+            keymap, warnings = load_keymap(self._keymap_file, known)
+        except NeurotuiError as exc:
+            self.notify(str(exc), severity="error", title="Keymap")
+            return
+        for warning in warnings:
+            self.notify(warning, severity="warning", title="Keymap")
+        if keymap:
+            self.set_keymap(keymap)
+
+    def open_default(self) -> None:
+        """Open the bundled sample store(s) in a worker."""
+
+        def work(ctx: JobContext) -> tuple[list[OpenStore], list[str]]:
+            ctx.progress(0, 0, "Preparing the bundled sample (first run builds it)…", force=True)
+            paths = services.default_store_paths(ctx)
+            return self._open_in_worker(ctx, paths)
+
+        self.jobs.start(self, "open", work, lambda r: StoresOpened(*r), title="Opening the sample")
+
+    def open_paths(self, paths: Sequence[Path]) -> None:
+        """Open stores (or extract checkpoints) in a worker."""
+        paths = list(paths)
+        self.jobs.start(
+            self,
+            "open",
+            lambda ctx: self._open_in_worker(ctx, paths),
+            lambda r: StoresOpened(*r),
+            title="Opening " + ", ".join(p.name for p in paths),
+        )
+
+    def _open_in_worker(
+        self, ctx: JobContext, paths: list[Path]
+    ) -> tuple[list[OpenStore], list[str]]:
+        opened: list[OpenStore] = []
+        errors: list[str] = []
+        for k, path in enumerate(paths):
+            ctx.progress(k, len(paths), f"Opening {path.name}", force=True)
+            try:
+                store = services.open_store_path(path, ctx, self.device_name)
+                # Read the shape now (in the worker) so the UI never blocks on it.
+                store.sentence_lengths()
+                opened.append(OpenStore.wrap(store, source=path))
+            except NeurotuiError as exc:
+                errors.append(str(exc))
+        return opened, errors
+
+    def on_stores_opened(self, message: StoresOpened) -> None:
+        """Add the opened stores; the analysis screen shows the first."""
+        for error in message.errors:
+            self.notify(error, severity="error", title="Cannot open", timeout=10)
+        if not message.stores:
+            if not self.session.stores:
+                self._show_empty("Nothing is open. Quit (q) and run: neurotui STORE.h5 [MORE.h5…]")
+            return
+        first_new = len(self.session.stores)
+        for opened in message.stores:
+            self.session.add(opened)
+        self.session.active_index = first_new
+        self.refresh_screens()
+        self.post_selection_changed()
+
+    def _show_empty(self, text: str) -> None:
+        from neurotui.tui.widgets.sentence_view import SentenceView
+
+        for view in self.screen.query(SentenceView):
+            view.empty_message = text
+            view.refresh()
+
+    def on_job_failed_open(self) -> None:
+        """Opening failed altogether: say what to do instead of an empty screen."""
+        if not self.session.stores:
+            self._show_empty("Nothing is open. Quit (q) and run: neurotui STORE.h5 [MORE.h5…]")
+
+    def refresh_screens(self) -> None:
+        """Redraw the analysis screen for the (new) active store."""
+        from neurotui.tui.screens.analysis import AnalysisScreen
+
+        screen = self.screen
+        if isinstance(screen, AnalysisScreen):
+            screen.show_store()
+
+    def post_selection_changed(self) -> None:
+        """Tell every mode that the selection changed."""
+        self.post_message(SelectionChanged())
+
+    # -- central error handling and progress ---------------------------------------------
+    def on_job_failed(self, message: JobFailed) -> None:
+        """The one place that shows worker errors; the app keeps running."""
+        error = message.error
+        if message.internal:
+            text = f"internal error: {type(error).__name__}: {error}"
+            log.error(text)
+        else:
+            text = str(error)
+        self.notify(text, title=message.title, severity="error", timeout=10)
+        if message.group == "open":
+            self.on_job_failed_open()
+
+    def on_job_progress(self, message: JobProgress) -> None:
+        """Progress of any job → the current screen's job bar."""
+        for bar in self._job_bars():
+            bar.report(message.group, message.label, message.done, message.total)
+
+    def on_job_finished(self, message: JobFinished) -> None:
+        """A job ended: clear its progress."""
+        for bar in self._job_bars():
+            bar.finish(message.group)
+
+    def _job_bars(self) -> list[Any]:
+        """The job bars of every mode's screen (none while the app shuts down)."""
+        from neurotui.tui.widgets.jobs import JobBar
+
+        bars = []
+        for stack in self._screen_stacks.values():
+            for screen in stack:
+                if screen.is_attached:
+                    bars.extend(screen.query(JobBar))
+        return bars
+
+    # -- themes and colours --------------------------------------------------------------
+    def colour_map(self) -> ColourMap:
+        """The activation colours for the current theme, scale and colour mode."""
+        scale = self.theme_set.scales.get(self.scale_override or "") or self.theme_set.scale_for(
+            self.theme
+        )
+        variables = self.get_css_variables()
+        return ColourMap(
+            scale,
+            background=variables.get("background", "#000000"),
+            foreground=variables.get("foreground", "#FFFFFF"),
+            mono=self.mono,
+        )
+
+    def _colours_changed(self) -> None:
+        from neurotui.tui.screens.analysis import AnalysisScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, AnalysisScreen):
+                screen.apply_colours()
+
+    def set_theme(self, name: str) -> None:
+        """Switch theme now."""
+        self.theme = name
+
+    def set_scale(self, name: str) -> None:
+        """Use another activation scale (until the theme changes it back)."""
+        self.scale_override = name
+        self._colours_changed()
+
+    def action_next_theme(self) -> None:
+        """Cycle through the neurotui themes."""
+        names = sorted(self.theme_set.themes)
+        if not names:
+            return
+        i = names.index(self.theme) + 1 if self.theme in names else 0
+        self.theme = names[i % len(names)]
+        self.notify(f"theme: {self.theme}", timeout=2)
+
+    def action_toggle_mono(self) -> None:
+        """Monochrome activation cues on/off (forced on with NO_COLOR)."""
+        self.mono = not self.mono
+        self._colours_changed()
+
+    # -- help ----------------------------------------------------------------------------
+    def action_help(self) -> None:
+        """Help for the focused pane plus every binding."""
+        from neurotui.tui.screens.help import HelpScreen
+
+        pane_help = ""
+        helper = getattr(self.screen, "pane_help", None)
+        if callable(helper):
+            pane_help = helper()
+        rows: list[tuple[str, str]] = []
+        seen = set()
+        for _node, binding, _enabled, _tooltip in self.screen.active_bindings.values():
+            if binding.description and (binding.key, binding.description) not in seen:
+                seen.add((binding.key, binding.description))
+                rows.append((self.get_key_display(binding), binding.description))
+        self.push_screen(HelpScreen(pane_help, rows))
+
+    def get_default_screen(self) -> Any:
+        """Modes replace the default screen; this one is only shown before the first mode."""
+        return super().get_default_screen()

@@ -1,0 +1,263 @@
+"""The neuron card: what one neuron does, with jumps to its contexts and partners.
+
+Why these parts: μ/σ/range and a histogram say how the neuron fires; top words (signed
+counts) and top/bottom contexts say *on what*; the best partner in each other model says
+whether models trained alike learnt it too (Bau et al.). Contexts and partners are a list
+you can move through and press Enter on to jump. All text is built with ``Text.append``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from neurotui.tui.colour import LEVELS, ColourMap, level_of
+from neurotui.tui.messages import CardData, JumpToNeuron, JumpToSentence, WordStat
+from neurotui.tui.notes import NeuronNote
+from neurotui.tui.text import display_token
+
+SPARK = " ▁▂▃▄▅▆▇█"
+
+
+def _num(value: float) -> str:
+    if value != value:
+        return "—"
+    return f"{value:+.3f}" if abs(value) < 1000 else f"{value:+.3g}"
+
+
+def histogram_lines(counts: list[int], rows: int = 3) -> list[str]:
+    """A ``rows``-high bar chart of ``counts`` from block characters (top line first)."""
+    peak = max(counts) if counts else 0
+    if peak <= 0:
+        return [" " * len(counts)] * rows
+    steps = rows * 8
+    heights = [0 if c == 0 else max(1, round(c / peak * steps)) for c in counts]
+    lines = []
+    for row in range(rows - 1, -1, -1):
+        line = []
+        for h in heights:
+            part = min(8, max(0, h - row * 8))
+            line.append(SPARK[part])
+        lines.append("".join(line))
+    return lines
+
+
+class NeuronCard(VerticalScroll, can_focus=False):
+    """The card of the neuron under the cursor."""
+
+    HELP = """\
+## Neuron card
+
+Statistics of the neuron under the list cursor: mean μ, standard deviation σ, range, a
+histogram over every token of the store (bars coloured like the sentences), the words it
+fires on most (▲ highest, ▼ lowest activations, with counts), its top and bottom contexts,
+and its best partner (highest |r|) in each other open model.
+
+- **↑/↓** move through contexts and partners · **Enter** jump there (a context shows its
+  sentence, a partner switches to the other model with that neuron selected)
+- **e** name the neuron / write a note (saved beside the store in `<store>.notes.json`)
+"""
+
+    BINDINGS = [
+        Binding("e", "screen.edit_note", "Note", show=False, id="card.edit_note"),
+    ]
+
+    DEFAULT_CSS = """
+    NeuronCard { height: 1fr; }
+    NeuronCard > Static { width: 1fr; }
+    NeuronCard > OptionList { height: auto; max-height: 24; border: none; padding: 0; }
+    NeuronCard > OptionList:focus { border: none; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.card: CardData | None = None
+        self.cmap = ColourMap()
+        self.scale = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("No neuron selected", style=Style(dim=True)), id="card-head")
+        yield Static(id="card-stats")
+        yield Static(id="card-words")
+        yield OptionList(id="card-jumps")
+
+    def show_loading(self, name: str) -> None:
+        """The card of ``name`` is being computed."""
+        head = Text()
+        head.append(name, style=Style(bold=True))
+        head.append("  loading…", style=Style(dim=True))
+        self.query_one("#card-head", Static).update(head)
+
+    def show_card(self, card: CardData, note: NeuronNote, cmap: ColourMap, scale: float) -> None:
+        """Fill the card."""
+        self.card, self.cmap, self.scale = card, cmap, scale
+        self._head(card, note)
+        self._stats(card)
+        self._words(card)
+        self._jumps(card)
+
+    def show_details(self, histogram: list[int], words: list[WordStat]) -> None:
+        """The exact histogram and the top/bottom words arrived."""
+        card = self.card
+        if card is None:
+            return
+        card.histogram = histogram
+        card.top_words = words
+        card.extra["exact_histogram"] = True
+        card.extra["words_pending"] = False
+        self._stats(card)
+        self._words(card)
+
+    def update_note(self, note: NeuronNote) -> None:
+        """The user's name/note changed."""
+        if self.card is not None:
+            self._head(self.card, note)
+
+    def _head(self, card: CardData, note: NeuronNote) -> None:
+        head = Text()
+        head.append(card.name, style=Style(bold=True))
+        head.append(f"  #{card.neuron}", style=Style(dim=True))
+        head.append(f"  {card.store}", style=Style(dim=True))
+        if note.name:
+            head.append("\n")
+            head.append(note.name, style=Style(bold=True, italic=True))
+        if note.note:
+            head.append("\n")
+            head.append(note.note, style=Style(italic=True))
+        self.query_one("#card-head", Static).update(head)
+
+    def _stats(self, card: CardData) -> None:
+        text = Text()
+        text.append("μ ", style=Style(dim=True))
+        text.append(_num(card.mean))
+        text.append("  σ ", style=Style(dim=True))
+        text.append(_num(card.std).lstrip("+"))
+        text.append("\nmin ", style=Style(dim=True))
+        text.append(_num(card.min))
+        text.append("  max ", style=Style(dim=True))
+        text.append(_num(card.max))
+        lo, hi = card.hist_edges
+        lines = histogram_lines(card.histogram)
+        n = len(card.histogram)
+        for line in lines:
+            text.append("\n")
+            for b, ch in enumerate(line):
+                centre = lo + (hi - lo) * (b + 0.5) / n if n else 0.0
+                level = level_of(centre, self.scale) if self.scale else 0
+                style = self._bar_style(level)
+                text.append(ch, style=style)
+        axis = f"{_num(lo)}"
+        right = f"{_num(hi)}"
+        gap = max(1, n - len(axis) - len(right))
+        text.append("\n" + axis + " " * gap + right, style=Style(dim=True))
+        if lo < 0 < hi and n:
+            zero = int((0 - lo) / (hi - lo) * n)
+            text.append("\n" + " " * zero + "┴0", style=Style(dim=True))
+        if not card.extra.get("exact_histogram"):
+            text.append("  (≈ from quantiles)", style=Style(dim=True, italic=True))
+        self.query_one("#card-stats", Static).update(text)
+
+    def _bar_style(self, level: int) -> Style:
+        if self.cmap.mono or level == 0:
+            return Style()
+        return Style(color=self.cmap.swatch(max(-LEVELS, min(LEVELS, level))))
+
+    def _words(self, card: CardData) -> None:
+        text = Text()
+        if card.extra.get("words_pending"):
+            text.append("top words: reading the neuron…", style=Style(dim=True, italic=True))
+        pos = [w for w in card.top_words if w.sign > 0]
+        neg = [w for w in card.top_words if w.sign < 0]
+        for title, words, glyph in (("top words", pos, "▲"), ("bottom words", neg, "▼")):
+            if not words:
+                continue
+            if text:
+                text.append("\n")
+            text.append(f"{glyph} {title}\n", style=Style(bold=True))
+            for k, w in enumerate(words):
+                if k:
+                    text.append("  ")
+                level = LEVELS if w.sign > 0 else -LEVELS
+                text.append(display_token(w.word), style=self.cmap.style(level // 2))
+                text.append(f" ×{w.count}", style=Style(dim=True))
+        self.query_one("#card-words", Static).update(text)
+
+    def _context_text(self, card: CardData, sentence: int, position: int, value: float) -> Text:
+        text = self._context_full(card, sentence, position, value)
+        width = max(10, self.scrollable_content_region.width - 2)
+        if text.cell_len > width:
+            text.truncate(width, overflow="ellipsis")
+        return text
+
+    def _context_full(self, card: CardData, sentence: int, position: int, value: float) -> Text:
+        tokens = card.contexts.get((sentence, position), [])
+        lo = max(0, position - 4)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"{value:+6.2f} ", style=Style(dim=True))
+        if lo > 0:
+            text.append("… ", style=Style(dim=True))
+        for k, tok in enumerate(tokens):
+            if k:
+                text.append(" ")
+            if lo + k == position:
+                text.append(
+                    display_token(tok),
+                    style=self.cmap.style(level_of(value, self.scale or abs(value) or 1.0)),
+                )
+            else:
+                text.append(display_token(tok))
+        return text
+
+    def _jumps(self, card: CardData) -> None:
+        options = self.query_one("#card-jumps", OptionList)
+        options.clear_options()
+        items: list[Option | None] = []
+        if card.partners:
+            items.append(
+                Option(Text("partners in other models", style=Style(bold=True)), disabled=True)
+            )
+            for p in card.partners:
+                t = Text(no_wrap=True, overflow="ellipsis")
+                t.append(f"{p.model} ")
+                names = card.extra.get("partner_names", {})
+                t.append(str(names.get(p.model, f"#{p.neuron}")), style=Style(bold=True))
+                r = p.r
+                t.append(f"  r={r:+.2f}" if not math.isnan(r) else "  r=—", style=Style(dim=True))
+                t.append(" ↵", style=Style(dim=True))
+                items.append(Option(t, id=f"partner:{p.model}:{p.neuron}"))
+        hint = card.extra.get("partner_hint")
+        if hint:
+            items.append(
+                Option(Text(f"partners: {hint}", style=Style(dim=True, italic=True)), disabled=True)
+            )
+        for title, examples in (("▲ top contexts", card.top), ("▼ bottom contexts", card.bottom)):
+            if not examples:
+                continue
+            items.append(Option(Text(title, style=Style(bold=True)), disabled=True))
+            for e in examples:
+                items.append(
+                    Option(
+                        self._context_text(card, e.sentence, e.position, e.value),
+                        id=f"ctx:{e.sentence}:{e.position}",
+                    )
+                )
+        options.add_options([i for i in items if i is not None])
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        """Enter on a context or partner jumps there."""
+        event.stop()
+        option_id = event.option.id or ""
+        kind, _, rest = option_id.partition(":")
+        if kind == "ctx":
+            s, _, p = rest.partition(":")
+            self.post_message(JumpToSentence(int(s), int(p)))
+        elif kind == "partner":
+            model, _, neuron = rest.rpartition(":")
+            self.post_message(JumpToNeuron(model, int(neuron)))

@@ -1,0 +1,101 @@
+"""Interventions on the Hugging Face backend: encoder–decoder, causal LM and encoder.
+
+The tiny random models are built by the HF backend's own test helpers (never downloaded).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+pytest.importorskip("sentencepiece")
+
+from neurotui.intervene.ablation import plan_ablation, run_ablation  # noqa: E402
+from neurotui.intervene.apply import DecodeSettings, intervening, perplexity  # noqa: E402
+from neurotui.intervene.bind import bind  # noqa: E402
+from neurotui.intervene.compare import compare  # noqa: E402
+from neurotui.intervene.spec import Intervention, Positions  # noqa: E402
+
+hf_tests = pytest.importorskip("test_hf_backend")  # the builders live beside this file
+SOURCES = hf_tests.SOURCES
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    from neurotui.models.hf import load_hf_backend
+
+    root = tmp_path_factory.mktemp("hf-intervene")
+    out = {}
+    for family in ("marian", "gpt2", "bert"):
+        hf_tests._build(family, root / family)
+        out[family] = load_hf_backend(root / family, "cpu")
+    return out
+
+
+@pytest.mark.parametrize("family", ["marian", "gpt2", "bert"])
+def test_encoder_side_set_at_selected_words(models, family) -> None:
+    backend = models[family]
+    site = next(s for s in backend.sites() if s.side == "encoder" or family == "gpt2")
+    sent = SOURCES[0]  # "the cat sees the dog"
+    iv = Intervention(
+        neurons=(0, 3), site=site.name, op="set", value=4.5, positions=Positions.word("the")
+    )
+    bound = bind([iv], backend, sentences=[sent])
+    plain = backend.encode([sent], [site.name])[0][site.name]
+    with intervening(backend, bound):
+        assert backend.active_hook_count() >= 1
+        edited = backend.encode([sent], [site.name])[0][site.name]
+    assert backend.active_hook_count() == 0
+    np.testing.assert_allclose(edited[[0, 3]][:, [0, 3]], 4.5, rtol=1e-5)
+    np.testing.assert_allclose(edited[[1, 2, 4]], plain[[1, 2, 4]], rtol=1e-5, atol=1e-6)
+
+
+def test_encoder_decoder_translation_changes_and_decoder_steps(models) -> None:
+    backend = models["marian"]
+    settings = DecodeSettings(beam=2, max_len=5)
+    enc = bind(
+        [Intervention(neurons=tuple(range(32)), site="enc.l1", op="scale", value=-3.0)], backend
+    )
+    dec = bind(
+        [Intervention(neurons=tuple(range(32)), site="dec.l1", op="set", value=2.0)], backend
+    )
+    for bound in (enc, dec):
+        pairs = compare(backend, SOURCES, bound, settings)
+        assert any(p.changed for p in pairs)
+        assert backend.active_hook_count() == 0
+    # a decoder clamp is applied at every cached decoding step
+    from neurotui.intervene.apply import make_edits
+
+    fn = make_edits(dec)["dec.l1"]
+    steps = []
+
+    def spy(hidden, ctx):
+        out = fn(hidden, ctx)
+        steps.append(ctx.step)
+        assert np.allclose(out.detach().numpy(), 2.0)
+        return out
+
+    with backend.edits({"dec.l1": spy}):
+        backend.translate(SOURCES[:1], max_len=4)
+    assert len(steps) >= 2 and steps == list(range(len(steps)))
+
+
+def test_causal_lm_ablation_curve_uses_perplexity(models) -> None:
+    backend = models["gpt2"]
+    base = perplexity(backend, hf_tests.EN)
+    zeroed = perplexity(
+        backend,
+        hf_tests.EN,
+        bind([Intervention(neurons=tuple(range(32)), site="lm.l1", op="zero")], backend),
+    )
+    assert base != pytest.approx(zeroed)
+    from neurotui.analysis.ranking import Ranking
+
+    ranking = Ranking(method="ids", order=list(range(64)))
+    curve = run_ablation(
+        backend, plan_ablation(ranking, [8, 64], backend=backend, directions=["top"]), hf_tests.EN
+    )
+    assert curve.metric == "perplexity"
+    assert curve.baseline.perplexity == pytest.approx(base, rel=1e-5)
+    assert backend.active_hook_count() == 0
