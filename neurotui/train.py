@@ -20,7 +20,6 @@ import math
 import os
 import random
 import shlex
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,7 +30,12 @@ import torch
 from torch import nn
 
 from neurotui.errors import DataError, NeurotuiError
-from neurotui.models.checkpoint import atomic_write_text, save_checkpoint, write_json
+from neurotui.models.checkpoint import (
+    atomic_write_bytes,
+    atomic_write_text,
+    save_checkpoint,
+    write_json,
+)
 from neurotui.models.lm import LanguageModel, LMConfig
 from neurotui.models.lstm import count_parameters
 from neurotui.models.seq2seq import Seq2SeqConfig, Seq2SeqModel, pad_batch
@@ -302,7 +306,7 @@ def rebuild_command(args: argparse.Namespace) -> str:
         if not action.option_strings or action.dest in ("help", "quiet"):
             continue
         value = getattr(args, action.dest, None)
-        if value is None or value == action.default or value is False:
+        if action.dest != "seed" and (value is None or value == action.default or value is False):
             continue
         flag = action.option_strings[-1]
         if value is True:
@@ -457,9 +461,13 @@ def _heldout(args: argparse.Namespace, corpus: Corpus, out: Path) -> dict[str, s
     if args.copy_heldout or not files:
         written: dict[str, Path] = {}
         if files:
+            names = {key: f"heldout{path.suffix or '.' + key}" for key, path in files.items()}
+            if len(set(names.values())) < len(names):  # e.g. test.src.txt / test.ref.txt
+                names = {key: f"heldout.{key}{path.suffix}" for key, path in files.items()}
             for key, path in files.items():
-                dest = out / f"heldout{path.suffix or '.' + key}"
-                shutil.copyfile(path, dest)
+                dest = out / names[key]
+                if dest.resolve() != path.resolve():
+                    atomic_write_bytes(dest, path.read_bytes())
                 written[key] = dest
         else:
             written["text" if lm else "src"] = out / "heldout.src"

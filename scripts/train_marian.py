@@ -237,11 +237,13 @@ def train(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Train into ``work`` (model + tokenizer files); return the training record."""
     import torch
     from transformers import MarianConfig, MarianMTModel
+    from transformers.utils import logging as hf_logging
 
     from neurotui import metrics
     from neurotui.data.synthetic import make_splits
     from neurotui.device import configure_threads
 
+    hf_logging.disable_progress_bar()  # no "Writing model shards" bars in the log
     threads = configure_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)

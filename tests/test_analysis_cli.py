@@ -193,7 +193,7 @@ def test_report_on_given_stores(model_stores, capsys):
         ],
     )
     assert doc["missing_tasks"] == ["tense"]
-    assert "pos" in doc["tasks"] and "crossmodel" in doc
+    assert "pos" in doc["tasks"] and "crossmodel" in doc and "shared" in doc
     # the shared position signal is the top cross-model neuron and the position neuron
     assert abs(doc["crossmodel"]["maxcorr"]["top"][0]["position_r"]) > 0.9
     assert abs(doc["position"]["r_with_index"]) > 0.9
@@ -202,3 +202,28 @@ def test_report_on_given_stores(model_stores, capsys):
     assert main(["report", "--stores", *map(str, paths), "--tasks", "pos", "--device", "cpu"]) == 0
     text = capsys.readouterr().out
     assert "Probe accuracy vs word-majority" in text and "Cross-model" in text
+
+
+def test_rank_compare_with_saved_ranking(planted_store, capsys):
+    p, path = planted_store
+    assert main(["rank", str(path), "--method", "probeless", "--task", "pos", "--name", "pl"]) == 0
+    capsys.readouterr()
+    doc = run_json(
+        capsys,
+        [
+            "rank",
+            str(path),
+            "--method",
+            "probe",
+            "--task",
+            "pos",
+            "--compare",
+            "pl",
+            "--json",
+            "--device",
+            "cpu",
+        ],
+    )
+    c = doc["comparisons"]["pl"]
+    assert c["b"] == "probeless" and c["top_k"][0]["k"] == 10
+    assert c["spearman"] > 0.2  # both put the planted neurons first

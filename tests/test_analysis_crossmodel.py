@@ -144,3 +144,26 @@ def test_gpu_matches_cpu(models):
     a = accumulate(stores, within=True, device="cpu")
     b = accumulate(stores, within=True, device="cuda")
     np.testing.assert_allclose(a.correlation(0, 1), b.correlation(0, 1), atol=1e-5)
+
+
+def test_site_subset_keeps_global_ids_for_partners(models):
+    from neurotui.analysis.methods import RankOptions, compute_ranking
+
+    acts, ids, sents, _ = models
+    b = np.concatenate([[0], np.cumsum([len(s) for s in sents])])
+
+    def two_sites(X, name):
+        spans = list(zip(b[:-1], b[1:], strict=True))
+        return MemoryStore(
+            sents, [X[x:y] for x, y in spans], [("a", 12), ("b", 12)], metadata={"model": name}
+        )
+
+    stores = [two_sites(X, f"m{k}") for k, X in enumerate(acts)]
+    opts = RankOptions(others=stores[1:], sites=["b"], device="cpu")
+    r = compute_ranking(stores[0], "maxcorr", opts)
+    assert sorted(r.order) == list(range(12, 24))
+    assert r.neuron_names[0].startswith("b:")
+    for n in r.order:
+        assert all(12 <= p.neuron < 24 for p in r.partners[n])
+    shared_b = [n for n in ids[0] if n >= 12]
+    assert set(r.order[: len(shared_b)]) == set(shared_b)

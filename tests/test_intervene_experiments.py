@@ -210,6 +210,7 @@ def test_control_search_and_log_replay(s2s, store, tmp_path) -> None:
         (12, "all"),
     ]
     assert 0.0 <= data["flip_rate"] <= 1.0 and data["bleu_untouched"] >= 0.0
+    assert data["exact_rate"] <= data["flip_rate"]  # the expected translation reads as target
     assert data["n"] in (4, 12) and data["baseline"]["n"] == 0
     assert data["test"]["total"] == len(request.test_cases)
     assert "flip rate" in result.table()

@@ -84,8 +84,10 @@ def test_extract_decoder_and_both_sides(files: dict[str, Path], tmp_path: Path) 
         assert dec.layer_names == ["dec.l0", "dec.l1"]
         assert [dec.tokens(i) for i in range(dec.sentences)] == [t.split() for t in TGT]
         assert dec.metadata["extraction"]["targets"]["path"] == str(files["text.fr"])
-    # own output when no reference is given
-    own = ex.extract("tiny", files["text.en"], tmp_path / "own.h5", sites=["dec.l1"])
+    # own output when no reference is given (two lines: random weights decode long)
+    short = tmp_path / "short.en"
+    short.write_text("she runs\nthe cat eats\n")
+    own = ex.extract("tiny", short, tmp_path / "own.h5", sites=["dec.l1"])
     with ns.open(own.paths["decoder"]) as dec:
         assert dec.layer_names == ["dec.l1"]
         assert dec.metadata["extraction"]["targets"] == {"model_output": "greedy"}

@@ -203,6 +203,13 @@ async def test_jump_filter_search_labels() -> None:
         assert view.block_height == 3  # token row, label row, separator
         y = s * view.block_height + 1 - int(view.scroll_y)
         assert "NN" in view.render_line(y).text
+        # z maximises the focused pane, Escape restores it.
+        await pilot.press("z")
+        await pilot.pause()
+        assert app.screen.maximized is not None and app.screen.maximized.id == "sentences-pane"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.maximized is None
 
 
 @sync
@@ -255,3 +262,41 @@ async def test_theme_switch_recolours_and_mono_cues(tmp_path: Path) -> None:
             elif level <= -3:
                 assert seg.style.underline
         assert abs(max(levels, key=abs)) <= LEVELS
+
+
+@sync
+async def test_ranking_of_a_file_store_in_a_child_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large file stores are ranked in a child process (the UI keeps the GIL); the
+    result comes back, is saved into the HDF5 store and shown."""
+    import neurotui.store
+    from neurotui.store.writer import write_store
+    from neurotui.tui import services
+    from neurotui.tui.testing import make_tokens
+
+    tokens = make_tokens(30)
+    rng = np.random.default_rng(7)
+    acts = [
+        rng.standard_normal((len(t), 24)).astype(np.float32) * np.linspace(0.5, 3, 24)
+        for t in tokens
+    ]
+    path = write_store(tmp_path / "small.h5", tokens, acts, [("enc.l0", 12), ("enc.l1", 12)])
+    monkeypatch.setattr(services, "PROCESS_BYTES", 0)  # this small store counts as large
+    app = NeurotuiApp([path])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.screen.compute_ranking("variance")
+        for _ in range(200):
+            await settle(pilot)
+            if app.session.active.rankings and "variance" in app.session.active.rankings:
+                break
+        ranking = app.session.active.rankings["variance"]
+        assert ranking.order[0] == 23  # the widest neuron
+        # The card's words and exact histogram came from the card child process.
+        card = app.screen.query_one(NeuronCard).card
+        assert card is not None and card.top_words and card.extra["exact_histogram"]
+        assert sum(card.histogram) == sum(len(t) for t in tokens)
+        assert app.screen.query_one(NeuronList).rows[0].neuron == 23
+    with neurotui.store.open(path) as reopened:
+        assert "variance" in reopened.rankings

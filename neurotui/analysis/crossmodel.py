@@ -503,9 +503,21 @@ def cross_ranking(
     names: Sequence[str],
     neuron_names: Sequence[str] | None = None,
     neuron_ids: Sequence[int] | None = None,
+    model_ids: Sequence[Sequence[int] | None] | None = None,
 ) -> Ranking:
-    """A :class:`Ranking` of model ``m`` by ``method`` (dead neurons last, with score 0)."""
+    """A :class:`Ranking` of model ``m`` by ``method`` (dead neurons last, with score 0).
+
+    ``neuron_ids`` are model ``m``'s global ids of the correlated columns and
+    ``model_ids[o]`` those of model ``o`` (for partners), when only some neurons were
+    streamed; by default column k is neuron k.
+    """
     res = cross_scores(stats, m, method, names)
+    if model_ids is not None:
+        lookup = {names[o]: ids for o, ids in enumerate(model_ids) if ids is not None}
+        for plist in res.partners.values():
+            for p in plist:
+                if p.model in lookup:
+                    p.neuron = int(lookup[p.model][p.neuron])
     n = res.scores.size
     ids = np.arange(n) if neuron_ids is None else np.asarray(neuron_ids)
     order = np.lexsort((np.arange(n), -res.scores))

@@ -315,7 +315,12 @@ def load_probe_data(
             y[row] = class_index.setdefault(str(lab), len(class_index))
             words[row] = vocab_index.setdefault(tok, len(vocab_index))
             row += 1
-    classes = list(class_index)
+    # Classes in sorted order, so class ids do not depend on the split seed.
+    classes = sorted(class_index)
+    remap = np.empty(len(classes), dtype=np.int64)
+    for new, name in enumerate(classes):
+        remap[class_index[name]] = new
+    y = remap[y]
     vocab = list(vocab_index)
     check_classes(y, classes, what)
     if counts[0] and np.unique(y[: counts[0]]).size < 2:

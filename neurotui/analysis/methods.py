@@ -96,7 +96,13 @@ def compute_ranking(
         names = crossmodel.model_names(stores)
         ids = list(range(store.neuron_count)) if neurons is None else neurons
         return crossmodel.cross_ranking(
-            stats, 0, method, names, [store.neuron_name(i) for i in ids], neuron_ids=ids
+            stats,
+            0,
+            method,
+            names,
+            [store.neuron_name(i) for i in ids],
+            neuron_ids=ids,
+            model_ids=[neurons] * len(stores) if neurons else None,
         )
     from neurotui.analysis import baselines
 

@@ -229,7 +229,7 @@ def train_probe(
             starts = [0, *range(offset, n, batch)] if offset else list(range(0, n, batch))
             ends = [*starts[1:], n]
             visit = torch.randperm(len(starts), generator=gen).tolist()
-            loss_sum = 0.0
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
             for k in visit:
                 s0, s1 = starts[k], ends[k]
                 if s1 <= s0:
@@ -239,7 +239,7 @@ def train_probe(
                 rows = xb.shape[0]
                 logits = torch.addmm(b, xb, W.t())
                 logp = torch.log_softmax(logits, dim=1)
-                loss_sum += -float(logp.gather(1, yb[:, None]).sum())
+                loss_sum -= logp.gather(1, yb[:, None]).sum(dtype=torch.float64)
                 grad = logp.exp_()
                 grad[torch.arange(rows, device=device), yb] -= 1.0
                 grad /= rows
@@ -248,10 +248,9 @@ def train_probe(
                 if cfg.l2 > 0:
                     if cfg.l2_squared:
                         gW.add_(W, alpha=2.0 * cfg.l2)
-                    else:
-                        norm = float(torch.linalg.vector_norm(W))
-                        if norm > 0:
-                            gW.add_(W, alpha=cfg.l2 / norm)
+                    else:  # d‖W‖/dW = W/‖W‖ (0 at W = 0); no host sync per step
+                        norm = torch.linalg.vector_norm(W).clamp_min(1e-30)
+                        gW.add_(W * (cfg.l2 / norm))
                 step += 1
                 frac = min(step - 1, total_steps) / total_steps
                 lr = cfg.lr * (0.02 + 0.49 * (1 + math.cos(math.pi * frac)))
@@ -277,7 +276,7 @@ def train_probe(
             penalty = cfg.l1 * float(W.abs().sum())
             wn = float(torch.linalg.vector_norm(W))
             penalty += cfg.l2 * (wn * wn if cfg.l2_squared else wn)
-            losses.append(loss_sum / n + penalty)
+            losses.append(float(loss_sum) / n + penalty)
             if dev_t is not None:
                 cw, cb = (W_avg, b_avg) if n_avg else (W, b)
                 dev_loss = float(

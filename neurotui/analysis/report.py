@@ -7,7 +7,9 @@ What it checks (Dalvi et al. 2019 and Bau et al. 2019, scaled down to the sample
    top ≫ bottom.
 3. A position neuron: the probe's top neuron for begin/middle/end of the sentence, how
    strongly it tracks the token index, and where the cross-model ranking puts it.
-4. Tense and number neurons: each class's top neuron and its top words.
+4. Tense and number neurons: each class's top neuron and its top words; how many neurons
+   each class needs for 25 % of its weight (Figure 6); neurons shared between classes and
+   between tasks.
 5. Cross-model ranking (MaxCorr, MinCorr) of the first model against the others, and its
    top-50 overlap with the single-model variance / distance-from-mean rankings (the paper
    found < 10 %).
@@ -124,6 +126,35 @@ def build_report(
             "test_tokens": res.data.counts[2],
             "per_class_top": per_class,
         }
+
+    # Shared neurons between the classes of a task and between tasks (25 % mass tops).
+    from neurotui.analysis.overlap import shared_between_classes, shared_between_tasks
+
+    tops_by_task = {
+        task: {
+            c: [int(res.data.neurons[i]) for i in cols]
+            for c, cols in top_neurons_per_class(res.probe.weight, res.probe.classes, 0.25).items()
+        }
+        for task, res in analyses.items()
+    }
+    shared: dict[str, Any] = {"between_classes": {}, "between_tasks": {}}
+    for task, tops in tops_by_task.items():
+        pairs = shared_between_classes(tops)["pairs"]
+        shared["between_classes"][task] = [
+            {"a": p["a"], "b": p["b"], "count": len(p["shared"])} for p in pairs[:3]
+        ]
+    names_t = list(tops_by_task)
+    for i, ta in enumerate(names_t):
+        for tb in names_t[i + 1 :]:
+            cross_t = shared_between_tasks(tops_by_task[ta], tops_by_task[tb])
+            shared["between_tasks"][f"{ta}/{tb}"] = {
+                "neurons": len(cross_t["shared_overall"]),
+                "top_pairs": [
+                    {"a": p["a"], "b": p["b"], "count": len(p["shared"])}
+                    for p in cross_t["pairs"][:3]
+                ],
+            }
+    doc["shared"] = shared
 
     # 2: masking and retraining on the first task (the paper uses POS).
     if available:
@@ -248,6 +279,15 @@ def format_report(doc: dict[str, Any]) -> str:
                 f"   {task}:{c:<10} {v['name']:<16} ({v['neurons_for_25pct_mass']:>3} neurons "
                 f"for 25 %)  high: {' '.join(v['top_words'])}  low: {' '.join(v['bottom_words'])}"
             )
+    sh = doc.get("shared")
+    if sh:
+        for task, pairs in sh["between_classes"].items():
+            if pairs:
+                txt = ", ".join(f"{p['a']}∩{p['b']} {p['count']}" for p in pairs)
+                lines.append(f"   shared between {task} classes: {txt}")
+        for pair, v in sh["between_tasks"].items():
+            txt = ", ".join(f"{p['a']}∩{p['b']} {p['count']}" for p in v["top_pairs"])
+            lines.append(f"   shared between tasks {pair}: {v['neurons']} neurons ({txt})")
     cross = doc.get("crossmodel")
     if cross:
         lines.append("")

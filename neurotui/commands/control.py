@@ -246,30 +246,33 @@ def _describe(result: Any, ranking: str, means: str) -> str:
 
 
 def _summary(results: list[dict[str, Any]], seeds: dict[str, float]) -> dict[str, Any]:
-    """Per task: the mean and best test flip rate over its target classes."""
+    """Per task: mean (and best) test flip rate, BLEU and exact rate over its target classes."""
     out: dict[str, Any] = {}
     for r in results:
         entry = out.setdefault(r["task"], {"targets": {}, "seed_flip_rate": seeds.get(r["task"])})
         entry["targets"][r["target"]] = {
-            "flip_rate": r["flip_rate"],
-            "bleu_untouched": r["bleu_untouched"],
+            k: r[k] for k in ("flip_rate", "bleu_untouched", "exact_rate", "n", "strength", "scope")
         }
     for entry in out.values():
-        rates = [t["flip_rate"] for t in entry["targets"].values()]
-        bleus = [t["bleu_untouched"] for t in entry["targets"].values()]
-        entry["flip_rate"] = round(sum(rates) / len(rates), 4)
-        entry["best_flip_rate"] = max(rates)
-        entry["bleu_untouched"] = round(sum(bleus) / len(bleus), 2)
+        rows = list(entry["targets"].values())
+        entry["flip_rate"] = round(sum(t["flip_rate"] for t in rows) / len(rows), 4)
+        entry["best_flip_rate"] = max(t["flip_rate"] for t in rows)
+        entry["bleu_untouched"] = round(sum(t["bleu_untouched"] for t in rows) / len(rows), 2)
+        entry["exact_rate"] = round(sum(t["exact_rate"] for t in rows) / len(rows), 4)
     return out
 
 
 def _summary_table(model: str, summary: dict[str, Any]) -> str:
-    lines = [f"{model}: test flip rates (mean over target classes; best class) vs Bau et al. 2019"]
-    lines.append(f"{'task':<8} {'ours (mean)':>11} {'ours (best)':>11} {'BLEU':>6} {'seeds':>6}")
+    lines = [
+        f"{model}: test flip rates (mean over target classes; best class) vs Bau et al. 2019",
+        f"{'task':<8} {'ours (mean)':>11} {'ours (best)':>11} {'BLEU':>6} {'exact':>6} {'seeds':>6}",
+    ]
     for task, e in summary.items():
         seed = e["seed_flip_rate"]
         lines.append(
             f"{task:<8} {100 * e['flip_rate']:>10.1f}% {100 * e['best_flip_rate']:>10.1f}% "
-            f"{e['bleu_untouched']:>6.2f} {'' if seed is None else f'{100 * seed:.0f}%':>6}"
+            f"{e['bleu_untouched']:>6.2f} {100 * e['exact_rate']:>5.1f}% "
+            f"{'' if seed is None else f'{100 * seed:.0f}%':>6}"
         )
+    lines.append("BLEU: outputs vs the expected flipped translation; exact: outputs equal to it")
     return "\n".join(lines)

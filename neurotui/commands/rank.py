@@ -53,6 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="split/shuffle/random seed (default 0)")
     p.add_argument("--top", type=int, default=20, help="neurons to print (default 20)")
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="compare with rankings saved in STORE (or .json files): top-k overlap, Spearman, Kendall",
+    )
     add_device_arg(p)
     add_json_arg(p)
 
@@ -88,6 +95,13 @@ def run(args: argparse.Namespace) -> int:
             ranking = compute_ranking(store, args.method, options, progress=progress)
         if labels is not None:
             ranking.params["labels_file"] = str(args.labels)
+        comparisons = {}
+        if args.compare:
+            from neurotui.analysis.export import find_ranking
+            from neurotui.analysis.overlap import compare
+
+            for name in args.compare:
+                comparisons[name] = compare(ranking, find_ranking(store, name))
     # The store is closed before saving: the editor swaps a new file in.
     if args.name:
         save_in_store(store, args.name, ranking)
@@ -99,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         doc["saved_as"] = args.name
         doc["output"] = args.output
         doc["warnings"] = warnings_seen
+        doc["comparisons"] = comparisons
         print_json(doc)
         return 0
     out = sys.stdout
@@ -120,6 +135,15 @@ def run(args: argparse.Namespace) -> int:
 
             print(format_table(key.capitalize() + " (test accuracy %)", ev[key]), file=out)
     print(format_ranking(ranking, args.top), file=out)
+    for name, c in comparisons.items():
+        tops = ", ".join(
+            f"top-{t['k']} {t['count']} ({100 * t['fraction']:.0f} %)" for t in c["top_k"]
+        )
+        print(
+            f"vs {name} ({c['b']}): {tops}; Spearman {c['spearman']:+.3f}, "
+            f"Kendall {c['kendall']:+.3f} over {c['neurons']} neurons",
+            file=out,
+        )
     if args.name:
         print(f"saved as {args.name!r} in {args.store}", file=out)
     if args.output:

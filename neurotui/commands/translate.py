@@ -191,13 +191,17 @@ def print_results(
             }
         )
         return
-    arrow = "+" if backend.kind == "lm" else "→"
+    lm = backend.kind == "lm"
+    arrow = "+" if lm else "→"
     for i, row in enumerate(rows, 1):
         print(f"[{i}] {row['source']}")
         print(f"  {arrow} {row['translation']}")
         if "reference" in row:
-            mark = "✓ exact match" if row["exact"] else "✗ differs"
-            print(f"  = {row['reference']}   ({mark})")
-    if inputs.references is not None and rows:
+            if lm:  # a continuation is one of many: no verdict
+                print(f"  = {row['reference']}   (held-out continuation)")
+            else:
+                mark = "✓ exact match" if row["exact"] else "✗ differs"
+                print(f"  = {row['reference']}   ({mark})")
+    if inputs.references is not None and rows and not lm:
         exact = sum(r["exact"] for r in rows)
         print(f"{exact}/{len(rows)} exact matches ({inputs.origin}, beam {args.beam})")

@@ -312,9 +312,14 @@ class ControlPoint:
     flipped: int
     total: int
     undetected: int = 0  # outputs where the detector could not read the property
+    exact: int = 0  # outputs equal to the expected flipped translation (perfect control)
     seconds: float = 0.0
     outputs: list[str] | None = None
     hits: list[bool] | None = None  # per output: read as the target class
+
+    @property
+    def exact_rate(self) -> float:
+        return self.exact / self.total if self.total else 0.0
 
     @property
     def n(self) -> int:
@@ -335,6 +340,7 @@ class ControlPoint:
             "flipped": self.flipped,
             "total": self.total,
             "undetected": self.undetected,
+            "exact_rate": round(self.exact_rate, 4),
             "seconds": round(self.seconds, 3),
         }
         if outputs and self.outputs is not None:
@@ -375,6 +381,7 @@ def run_point(
         flipped=flipped,
         total=len(cases),
         undetected=sum(v is None for v in found),
+        exact=sum(t.split() == c.expected.split() for t, c in zip(texts, cases, strict=True)),
         seconds=time.perf_counter() - t0,
         outputs=texts if keep_outputs else None,
         hits=[v == target for v in found] if keep_outputs else None,
@@ -471,6 +478,7 @@ class ControlResult:
             "target": self.target,
             "flip_rate": round(self.test.flip_rate, 4),
             "bleu_untouched": round(self.test.bleu_untouched, 2),
+            "exact_rate": round(self.test.exact_rate, 4),
             "n": self.best.setting.n,
             "mode": self.best.setting.mode,
             "strength": self.best.setting.strength,
@@ -504,7 +512,8 @@ class ControlResult:
             f"test ({self.test.total} sentences, {self.prop} → {self.target}, "
             f"{self.best.setting.describe()}): flip rate {100 * self.test.flip_rate:.1f}% "
             f"(no clamp: {100 * self.test_baseline.flip_rate:.1f}%), BLEU vs expected "
-            f"{self.test.bleu_untouched:.2f} (no clamp: {self.test_baseline.bleu_untouched:.2f})"
+            f"{self.test.bleu_untouched:.2f} (no clamp: {self.test_baseline.bleu_untouched:.2f}), "
+            f"exactly the expected translation {100 * self.test.exact_rate:.1f}%"
             + (f"; Bau et al. 2019: {100 * seed:.0f}%" if seed is not None else "")
         )
         return "\n".join(lines)

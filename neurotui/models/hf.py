@@ -361,6 +361,14 @@ class HFBackend(Backend):
         check_length(items, self._max_positions, "input")
         return items
 
+    def _target_item(self, sentence: str) -> Aligned:
+        """Target tokens ending with EOS (the decoder input drops it: nothing consumes it)."""
+        item = align(self.tokenizer, sentence, target=True)
+        eos = self.tokenizer.eos_token_id
+        if isinstance(eos, int) and (not item.ids or item.ids[-1] != eos):
+            item = Aligned(item.words, [*item.ids, eos], [*item.word_index, None])
+        return item
+
     # -- reading activations -------------------------------------------------------------
     def encode(
         self,
@@ -400,18 +408,17 @@ class HFBackend(Backend):
         targets: list[str] | None,
         aggregation: Aggregation,
     ) -> list[dict[str, np.ndarray]]:
-        items = (
-            self._lm_items(sentences, eos=False)
-            if self.kind == "lm"
-            else (self._align_sources(sentences))
-        )
+        if self.kind == "lm":
+            items = self._lm_items(sentences, eos=False)
+        else:
+            items = self._align_sources(sentences)
         batch = pad(items, self._pad_id, device=self.device)
         captures = {name: Capture() for name in names}
         state: dict[str, Any] = {"src_index": batch.word_index, "src_words": batch.words}
         tgt_items: list[Aligned] = []
         dec_batch: Batch | None = None
         if targets is not None:
-            tgt_items = [align(self.tokenizer, t, target=True) for t in targets]
+            tgt_items = [self._target_item(t) for t in targets]
             check_length(tgt_items, self._max_positions, "target")
             start_id = self.model.config.decoder_start_token_id
             if start_id is None:

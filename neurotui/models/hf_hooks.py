@@ -142,12 +142,23 @@ def install_site(spec: SiteSpec, fn: EditFn, state: RunState) -> RemovableHandle
     return spec.module.register_forward_pre_hook(_mark(ffn_hook))
 
 
+def _cache_length(cache: Any) -> int:
+    """Positions already in a KV cache (``Cache`` objects, or legacy nested tuples)."""
+    if cache is None:
+        return 0
+    if hasattr(cache, "get_seq_length"):
+        return int(cache.get_seq_length())
+    try:  # transformers 4.x legacy format: ((key, value, …), …) per layer
+        return int(cache[0][0].shape[-2])
+    except (IndexError, TypeError, AttributeError):
+        return 0
+
+
 def install_tracker(stack: nn.Module, prefix: str, state: RunState) -> RemovableHandle:
     """Pre-hook on a decoding stack: record the cache offset and step of each forward."""
 
     def track(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        cache = kwargs.get("past_key_values")
-        past = int(cache.get_seq_length()) if cache is not None else 0
+        past = _cache_length(kwargs.get("past_key_values"))
         ids = kwargs.get("input_ids")
         if ids is None:
             ids = kwargs.get("inputs_embeds")

@@ -90,7 +90,9 @@ def config_fields(cls: type, data: dict[str, Any], path: Path | str) -> dict[str
                 raise CheckpointError(f"{path}: field {f.name!r} must be in [0, 1), got {value!r}")
             out[f.name] = float(value)
         elif value != int(value) or value < 1:
-            raise CheckpointError(f"{path}: field {f.name!r} must be a positive integer, got {value!r}")
+            raise CheckpointError(
+                f"{path}: field {f.name!r} must be a positive integer, got {value!r}"
+            )
         else:
             out[f.name] = int(value)
     return out

@@ -57,7 +57,11 @@ def _to_neurotui(store, dst: Path, *, dtype, summary, progress) -> Path:  # type
     sites = [(s.name, s.size) for s in store.sites]
     total = store.sentences
     with StoreWriter(
-        dst, sites, dtype=dtype, metadata=meta, expected_tokens=store.total_tokens
+        dst,
+        sites,
+        dtype=dtype,
+        metadata=meta,
+        expected_tokens=store.total_tokens if summary else None,
     ) as writer:
         by_site = getattr(store, "site_rows", None)
         for i in range(total):

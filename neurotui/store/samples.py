@@ -29,7 +29,7 @@ SAMPLES: dict[str, tuple[str, dict[str, str]]] = {
     "bible-en-fr": ("bible-en-fr/data/analysis.en", {"pos": "bible-en-fr/data/analysis.pos"}),
 }
 #: files of a model folder that do not change its activations
-_IGNORED = {"card.json", "README.md", "train.log", "history.json"}
+_IGNORED = {"card.json", "card.md", "README.md", "train.log", "history.json"}
 
 
 def _spec(model_name: str) -> tuple[str, dict[str, str]]:

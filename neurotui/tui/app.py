@@ -128,12 +128,22 @@ class NeurotuiApp(App[None]):
     def open_default(self) -> None:
         """Open the bundled sample store(s) in a worker."""
 
-        def work(ctx: JobContext) -> tuple[list[OpenStore], list[str]]:
-            ctx.progress(0, 0, "Preparing the bundled sample (first run builds it)…", force=True)
-            paths = services.default_store_paths(ctx)
-            return self._open_in_worker(ctx, paths)
+        def work(ctx: JobContext) -> None:
+            # Each sample is shown as soon as it is ready (the first run builds them).
+            for k, name in enumerate(services.SAMPLE_MODELS):
+                ctx.progress(
+                    0, 0, f"Preparing sample {name} (the first run builds it)…", force=True
+                )
+                try:
+                    path = services.sample_path(name, ctx)
+                except NeurotuiError:
+                    if k == 0:
+                        raise
+                    continue  # partners are optional (not bundled in every build)
+                opened, errors = self._open_in_worker(ctx, [path])
+                ctx.post(StoresOpened(opened, errors, activate=k == 0))
 
-        self.jobs.start(self, "open", work, lambda r: StoresOpened(*r), title="Opening the sample")
+        self.jobs.start(self, "open", work, lambda _: None, title="Opening the sample")
 
     def open_paths(self, paths: Sequence[Path]) -> None:
         """Open stores (or extract checkpoints) in a worker."""
@@ -173,9 +183,20 @@ class NeurotuiApp(App[None]):
         first_new = len(self.session.stores)
         for opened in message.stores:
             self.session.add(opened)
-        self.session.active_index = first_new
-        self.refresh_screens()
+        if message.activate or first_new == 0:
+            self.session.active_index = first_new
+            self.refresh_screens()
+        else:
+            self.partners_changed()
         self.post_selection_changed()
+
+    def partners_changed(self) -> None:
+        """More stores joined: the analysis screen lists the cross-model rankings."""
+        from neurotui.tui.screens.analysis import AnalysisScreen
+
+        screen = self.screen
+        if isinstance(screen, AnalysisScreen):
+            screen.partners_changed()
 
     def _show_empty(self, text: str) -> None:
         from neurotui.tui.widgets.sentence_view import SentenceView
@@ -188,6 +209,10 @@ class NeurotuiApp(App[None]):
         """Opening failed altogether: say what to do instead of an empty screen."""
         if not self.session.stores:
             self._show_empty("Nothing is open. Quit (q) and run: neurotui STORE.h5 [MORE.h5…]")
+
+    def on_unmount(self) -> None:
+        """Stop helper processes."""
+        services.close_servers()
 
     def refresh_screens(self) -> None:
         """Redraw the analysis screen for the (new) active store."""
@@ -295,7 +320,3 @@ class NeurotuiApp(App[None]):
                 seen.add((binding.key, binding.description))
                 rows.append((self.get_key_display(binding), binding.description))
         self.push_screen(HelpScreen(pane_help, rows))
-
-    def get_default_screen(self) -> Any:
-        """Modes replace the default screen; this one is only shown before the first mode."""
-        return super().get_default_screen()

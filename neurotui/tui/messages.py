@@ -56,12 +56,15 @@ class JobFailed(JobMessage):
 
 
 class StoresOpened(JobMessage):
-    """Stores opened (or extracted) by the open worker; ``errors`` lists failed paths."""
+    """Stores opened (or extracted) by the open worker; ``errors`` lists failed paths.
 
-    def __init__(self, stores: list[OpenStore], errors: list[str]) -> None:
+    ``activate``: show the first of them (else they join as partners of the shown one)."""
+
+    def __init__(self, stores: list[OpenStore], errors: list[str], activate: bool = True) -> None:
         super().__init__()
         self.stores = stores
         self.errors = errors
+        self.activate = activate
 
 
 class SentencesLoaded(JobMessage):
@@ -124,6 +127,35 @@ class CardDetailsLoaded(JobMessage):
         self.neuron = neuron
         self.histogram = histogram
         self.words = words
+
+
+class RankingsListed(JobMessage):
+    """The rankings saved in a store and those that can be computed for it."""
+
+    def __init__(self, store: str, rankings: dict[str, Ranking], specs: list[Any]) -> None:
+        super().__init__()
+        self.store = store
+        self.rankings = rankings
+        self.specs = specs
+
+
+class LabelsLoaded(JobMessage):
+    """One label task's per-sentence labels."""
+
+    def __init__(self, store: str, task: str, labels: list[list[str]]) -> None:
+        super().__init__()
+        self.store = store
+        self.task = task
+        self.labels = labels
+
+
+class NoteSaved(JobMessage):
+    """A neuron's name/note was written."""
+
+    def __init__(self, store: str, neuron: int) -> None:
+        super().__init__()
+        self.store = store
+        self.neuron = neuron
 
 
 class StatsReady(JobMessage):

@@ -44,6 +44,8 @@ MODES: list[ModeSpec] = [
         "neurotui.tui.screens.analysis:AnalysisScreen",
         "rankings, neurons, their cards and coloured sentences",
     ),
+    ModeSpec("manipulate", "Manipulate", "2", "neurotui.tui.screens.manipulate:ManipulateScreen"),
+    ModeSpec("ablation", "Ablation", "3", "neurotui.tui.screens.ablation:AblationScreen"),
 ]
 
 

@@ -9,7 +9,6 @@ formatting); the numbers themselves come from ``neurotui.store`` / ``neurotui.an
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,17 +51,6 @@ class _NoProgress:
 
 
 NO_PROGRESS = _NoProgress()
-
-
-def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    """``module.name`` when that module exists and defines it (features land one by one)."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None
-        raise
-    return getattr(mod, name, None)
 
 
 # -- opening -------------------------------------------------------------------------------
@@ -149,21 +137,16 @@ def extract_checkpoint(path: Path, ctx: Progress, device: str = "auto") -> Store
     return neurotui.store.open(out)
 
 
-def default_store_paths(ctx: Progress = NO_PROGRESS) -> list[Path]:
-    """The bundled sample stores (built on first use): synth-en-fr-1 and its partners."""
+#: the bundled sample models opened without arguments: the first is shown, the others
+#: (when bundled) are its cross-model partners
+SAMPLE_MODELS = ("synth-en-fr-1", "synth-en-fr-2", "synth-en-fr-3")
+
+
+def sample_path(name: str, ctx: Progress = NO_PROGRESS) -> Path:
+    """The sample store of a bundled model (built on first use, with progress)."""
     from neurotui.store.samples import sample_store
 
-    paths = [
-        Path(sample_store("synth-en-fr-1", progress=_stage_progress(ctx, "Sample synth-en-fr-1")))
-    ]
-    for extra in ("synth-en-fr-2", "synth-en-fr-3"):
-        try:
-            paths.append(
-                Path(sample_store(extra, progress=_stage_progress(ctx, f"Sample {extra}")))
-            )
-        except NeurotuiError:
-            continue  # partners are optional (not bundled in every build)
-    return paths
+    return Path(sample_store(name, progress=_stage_progress(ctx, f"Sample {name}")))
 
 
 # -- statistics and the neuron card -------------------------------------------------------
@@ -367,13 +350,63 @@ class _LastValues:
         return values
 
 
+class CardServer:
+    """Card details computed in a child process for large file stores (see
+    :class:`neurotui.tui.procjob.ChildServer`): the store and its word index stay open
+    there, so each neuron costs one column read — outside the UI's interpreter."""
+
+    def __init__(self, path: str) -> None:
+        import neurotui.store
+        from neurotui.tui.session import OpenStore
+
+        self.opened = OpenStore.wrap(neurotui.store.open(path))
+
+    def details(self, neuron: int) -> dict[str, Any]:
+        """JSON-ready exact histogram and top/bottom words."""
+        hist, words = _card_details_here(self.opened, neuron, NO_PROGRESS)
+        return {"hist": hist, "words": [[w.word, w.count, w.sign, w.mean] for w in words]}
+
+
+_SERVERS: dict[str, Any] = {}
+_SERVERS_LOCK = threading.Lock()
+
+
+def close_servers() -> None:
+    """Stop the card child processes (the app calls this on exit)."""
+    with _SERVERS_LOCK:
+        servers = list(_SERVERS.values())
+        _SERVERS.clear()
+    for server in servers:
+        server.close()
+
+
 def card_details(
     opened: OpenStore, neuron: int, ctx: Progress = NO_PROGRESS
 ) -> tuple[list[int], list[WordStat]]:
     """The slow part of the card: the exact histogram and the top/bottom words.
 
-    One read of the neuron's column (plus, once per store, the word index).
+    One read of the neuron's column (plus, once per store, the word index) — in a child
+    process for large file stores, else in this worker thread.
     """
+    store = opened.store
+    if _worth_a_process([store]):
+        from neurotui.tui.procjob import ChildServer
+
+        key = str(Path(str(store.path)).resolve())
+        with _SERVERS_LOCK:
+            server = _SERVERS.get(key)
+            if server is None:
+                server = _SERVERS[key] = ChildServer("neurotui.tui.services:CardServer", [key])
+        answer = server.call(ctx, "details", [int(neuron)])  # type: ignore[arg-type]
+        words = [WordStat(w, int(c), int(s), float(m)) for w, c, s, m in answer["words"]]
+        return [int(h) for h in answer["hist"]], words
+    return _card_details_here(opened, neuron, ctx)
+
+
+def _card_details_here(
+    opened: OpenStore, neuron: int, ctx: Progress
+) -> tuple[list[int], list[WordStat]]:
+    """:func:`card_details` in the calling thread."""
     index = corpus_index(opened)
     ctx.check()
     values = index.store.neuron_values(neuron)
@@ -441,7 +474,13 @@ def ranking_specs(opened: OpenStore, others: list[OpenStore]) -> list[RankingSpe
         elif name in CROSS:
             if others:
                 specs.append(
-                    RankingSpec(name, name, None, f"{name} (vs {len(others)} model{'s' if len(others) > 1 else ''})", True)
+                    RankingSpec(
+                        name,
+                        name,
+                        None,
+                        f"{name} (vs {len(others)} model{'s' if len(others) > 1 else ''})",
+                        True,
+                    )
                 )
         else:
             specs.append(RankingSpec(name, name, None, name))
@@ -497,14 +536,16 @@ def rank_stores_now(
 
 
 def rank_paths(
-    paths: list[str], spec: RankingSpec, device: str, progress: Callable[..., None] | None = None
-) -> list[Ranking]:
-    """:func:`rank_stores_now` on stores reopened from their paths (child processes)."""
+    paths: list[str], spec: dict[str, Any], device: str, progress: Callable[..., None] | None = None
+) -> list[dict[str, Any]]:
+    """:func:`rank_stores_now` on stores reopened from their paths, as JSON-ready dicts
+    (the child-process side of :func:`compute_ranking`)."""
     import neurotui.store
 
     stores = [neurotui.store.open(p) for p in paths]
     try:
-        return rank_stores_now(stores, spec, device, progress)
+        rankings = rank_stores_now(stores, RankingSpec(**spec), device, progress)
+        return [r.to_dict() for r in rankings]
     finally:
         for store in stores:
             store.close()
@@ -527,14 +568,18 @@ def compute_ranking(
     group = [opened, *others] if spec.cross_model else [opened]
     stores = [o.store for o in group]
     if _worth_a_process(stores):
+        from dataclasses import asdict
+
+        from neurotui.analysis.ranking import Ranking
         from neurotui.tui.procjob import run_in_process
 
-        rankings = run_in_process(
+        found = run_in_process(
             ctx,  # type: ignore[arg-type]
             "neurotui.tui.services:rank_paths",
-            ([str(s.path) for s in stores], spec, device),
+            ([str(s.path) for s in stores], asdict(spec), device),
             relay=progress,
         )
+        rankings = [Ranking.from_dict(d) for d in found]
     else:
         rankings = rank_stores_now(stores, spec, device, progress)
     if spec.cross_model:

@@ -114,3 +114,18 @@ async def settle(pilot: Pilot, rounds: int = 20) -> None:
             if not [w for w in app.workers if w.is_running]:
                 return
         await app.workers.wait_for_complete()
+
+
+def child_count(n: int, fail: bool = False, progress=None):  # type: ignore[no-untyped-def]
+    """A child-process job for tests: reports progress ``n`` times, then returns or fails."""
+    import time
+
+    from neurotui.errors import DataError
+
+    for i in range(n):
+        if progress is not None:
+            progress("counting", i + 1, n)
+        time.sleep(0.15)
+    if fail:
+        raise DataError("labels.txt line 3: 2 labels for 3 tokens")
+    return {"counted": n}

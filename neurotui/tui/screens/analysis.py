@@ -29,10 +29,13 @@ from neurotui.tui.messages import (
     CardLoaded,
     JumpToNeuron,
     JumpToSentence,
+    LabelsLoaded,
     NeuronHighlighted,
+    NoteSaved,
     PinToggled,
     RankingChosen,
     RankingComputed,
+    RankingsListed,
     SearchDone,
     StatsReady,
     TokenFocused,
@@ -40,7 +43,7 @@ from neurotui.tui.messages import (
 from neurotui.tui.text import display_token, fit
 from neurotui.tui.widgets.header import AppHeader
 from neurotui.tui.widgets.jobs import JobBar
-from neurotui.tui.widgets.legend import Legend
+from neurotui.tui.widgets.legend import InfoLine, Legend
 from neurotui.tui.widgets.neuron_card import NeuronCard
 from neurotui.tui.widgets.neuron_list import NeuronList, NeuronRow
 from neurotui.tui.widgets.ranking_tree import RankingTree
@@ -126,7 +129,7 @@ class AnalysisScreen(Screen[None]):
                 yield Input(placeholder="search sentences for a word", id="sentence-search")
                 with Horizontal(id="legend-bar"):
                     yield Legend(id="legend")
-                    yield Static(id="token-info")
+                    yield InfoLine(id="token-info")
             with Vertical(id="card-col"), Pane(id="card-pane", classes="pane"):
                 yield NeuronCard(id="card")
         yield JobBar(id="jobs")
@@ -261,8 +264,15 @@ class AnalysisScreen(Screen[None]):
         if opened is self.opened:
             self._refresh_selection()
 
-    def _load_rankings(self, opened: OpenStore) -> None:
-        if opened.rankings is not None:
+    def partners_changed(self) -> None:
+        """Stores joined as partners: new header, cross-model rankings in the tree."""
+        self._update_header()
+        opened = self.opened
+        if opened is not None:
+            self._load_rankings(opened, force=True)
+
+    def _load_rankings(self, opened: OpenStore, force: bool = False) -> None:
+        if opened.rankings is not None and not force:
             self._populate_tree()
             return
         name = opened.name
@@ -271,16 +281,18 @@ class AnalysisScreen(Screen[None]):
         def load(ctx: object) -> tuple[dict[str, Ranking], list[services.RankingSpec]]:
             return services.saved_rankings(opened.store), services.ranking_specs(opened, others)
 
-        def done(result: tuple[dict[str, Ranking], list[services.RankingSpec]]) -> None:
-            rankings, specs = result
-            self.app.call_from_thread(self._rankings_loaded, name, rankings, specs)
-            return None
+        self.napp.jobs.start(
+            self,
+            f"rankings:{name}",
+            load,
+            lambda result: RankingsListed(name, *result),
+            title="Reading rankings",
+        )
 
-        self.napp.jobs.start(self, f"rankings:{name}", load, done, title="Reading rankings")
-
-    def _rankings_loaded(
-        self, name: str, rankings: dict[str, Ranking], specs: list[services.RankingSpec]
-    ) -> None:
+    def on_rankings_listed(self, message: RankingsListed) -> None:
+        """Saved and computable rankings of a store arrived."""
+        message.stop()
+        name, rankings, specs = message.store, message.rankings, message.specs
         opened = self.napp.session.by_name(name)
         if opened is None:
             return
@@ -727,14 +739,18 @@ class AnalysisScreen(Screen[None]):
     def _load_labels(self, opened: OpenStore, task: str) -> None:
         name = opened.name
 
-        def done(labels: list[list[str]]) -> None:
-            self.app.call_from_thread(self._labels_loaded, name, task, labels)
-
         self.napp.jobs.start(
-            self, "labels", lambda ctx: opened.store.labels(task), done, title=f"Labels {task}"
+            self,
+            "labels",
+            lambda ctx: opened.store.labels(task),
+            lambda labels: LabelsLoaded(name, task, labels),
+            title=f"Labels {task}",
         )
 
-    def _labels_loaded(self, name: str, task: str, labels: list[list[str]]) -> None:
+    def on_labels_loaded(self, message: LabelsLoaded) -> None:
+        """Label tags arrived (shown if the store and task are still the chosen ones)."""
+        message.stop()
+        name, task, labels = message.store, message.task, message.labels
         opened = self.opened
         if opened is None or opened.name != name or opened.view.label_task != task:
             return
@@ -766,15 +782,24 @@ class AnalysisScreen(Screen[None]):
         )
 
     def _save_note(self, opened: OpenStore, neuron: int, name: str, note: str) -> None:
+        store_name = opened.name
+
         def work(ctx: object) -> None:
             opened.notes.set(neuron, name, note)
-            self.app.call_from_thread(self._note_saved, opened.name, neuron)
 
         self.napp.jobs.start(
-            self, f"note:{opened.name}", work, lambda _: None, title="Saving note", exclusive=False
+            self,
+            f"note:{store_name}",
+            work,
+            lambda _: NoteSaved(store_name, neuron),
+            title="Saving note",
+            exclusive=False,
         )
 
-    def _note_saved(self, store: str, neuron: int) -> None:
+    def on_note_saved(self, message: NoteSaved) -> None:
+        """Show the new name in the list and the card."""
+        message.stop()
+        store, neuron = message.store, message.neuron
         opened = self.opened
         if opened is None or opened.name != store:
             return
@@ -810,7 +835,7 @@ class AnalysisScreen(Screen[None]):
                     if stats is not None and float(stats.std[n]) > 0:
                         z = (value - float(stats.mean[n])) / float(stats.std[n])
                         info.append(f" ({z:+.1f}σ)", style=Style(dim=True))
-        self.query_one("#token-info", Static).update(info)
+        self.query_one("#token-info", InfoLine).show(info)
 
     # -- colours -------------------------------------------------------------------------
     def apply_colours(self) -> None:

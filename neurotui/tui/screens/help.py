@@ -44,6 +44,7 @@ def render_help(markdown: str) -> Text:
         text.append("\n")
     return text
 
+
 GENERAL = """\
 ## Everywhere
 

@@ -14,11 +14,32 @@ from textual.widget import Widget
 from neurotui.tui.colour import LEVELS, ColourMap
 
 
+class InfoLine(Widget):
+    """One line of text that redraws without a layout pass (the cursor token's values)."""
+
+    DEFAULT_CSS = """
+    InfoLine { height: 1; width: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.text = Text()
+
+    def show(self, text: Text) -> None:
+        """Replace the text."""
+        self.text = text
+        self.refresh()
+
+    def render(self) -> Text:
+        """The text, cut to the width."""
+        return self.text
+
+
 class Legend(Widget):
     """One line: ``−r ▇▇▇▇ 0 ▇▇▇▇ +r`` and the scaling mode."""
 
     DEFAULT_CSS = """
-    Legend { height: 1; width: auto; }
+    Legend { height: 1; width: 44; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -31,7 +52,7 @@ class Legend(Widget):
     def show(self, cmap: ColourMap, scale: float, scaling: str, subject: str) -> None:
         """Update the legend (``subject`` names the neuron whose range is shown)."""
         self.cmap, self.scale, self.scaling, self.subject = cmap, scale, scaling, subject
-        self.refresh(layout=True)
+        self.refresh()  # fixed width: no layout pass on every cursor step
 
     def render(self) -> Text:
         """Swatches from strong negative to strong positive."""

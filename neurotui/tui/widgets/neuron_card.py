@@ -89,14 +89,24 @@ and its best partner (highest |r|) in each other open model.
         yield OptionList(id="card-jumps")
 
     def show_loading(self, name: str) -> None:
-        """The card of ``name`` is being computed."""
-        head = Text()
-        head.append(name, style=Style(bold=True))
-        head.append("  loading…", style=Style(dim=True))
-        self.query_one("#card-head", Static).update(head)
+        """The card of ``name`` is being computed: say so in the pane's title.
+
+        Why the title: rewriting the card's text on every cursor step forces a layout of
+        the whole screen; the title is redrawn without one.
+        """
+        pane = self.parent
+        if pane is not None:
+            pane.border_title = f"Neuron · {name} …"
+        if self.card is None:
+            head = Text()
+            head.append(name, style=Style(bold=True))
+            head.append("  loading…", style=Style(dim=True))
+            self.query_one("#card-head", Static).update(head)
 
     def show_card(self, card: CardData, note: NeuronNote, cmap: ColourMap, scale: float) -> None:
         """Fill the card."""
+        if self.parent is not None:
+            self.parent.border_title = "Neuron"
         self.card, self.cmap, self.scale = card, cmap, scale
         self._head(card, note)
         self._stats(card)

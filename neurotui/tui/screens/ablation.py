@@ -1,0 +1,349 @@
+"""Ablation mode: zero the top / bottom / random N neurons of a ranking, plot the curve.
+
+Why a screen of its own: the NeuroX demo's "Model Ablation" — if a ranking is right,
+knocking out its top neurons hurts far more than its bottom ones (Bau et al. 2019). The
+curve runs on the intervention runner's thread (progress, cancel with ``x``) while the UI
+keeps serving keys; the plot is textual-plotext; ``←``/``→`` pick a point of the curve and
+``↑``/``↓`` browse the per-sentence outputs at that point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, ProgressBar, Static
+from textual_plotext import PlotextPlot
+
+from neurotui.errors import NeurotuiError
+from neurotui.tui.screens.manipulate import RunnerEvent, device_label, model_name_of
+from neurotui.tui.widgets.header import AppHeader
+
+if TYPE_CHECKING:  # pragma: no cover
+    from neurotui.analysis.ranking import Ranking
+    from neurotui.intervene.ablation import AblationCurve
+    from neurotui.intervene.runner import JobContext, Runner
+    from neurotui.models.base import Backend
+    from neurotui.tui.session import OpenStore
+
+DIRECTION_SETS: tuple[tuple[str, ...], ...] = (
+    ("top", "bottom"),
+    ("top", "bottom", "random"),
+    ("top",),
+    ("bottom",),
+    ("random",),
+)
+STEP_SETS: tuple[tuple[int, ...], ...] = ((10, 50, 100), (5, 10, 20, 50), (50, 100, 200, 400))
+SENTENCE_COUNTS: tuple[int, ...] = (20, 50, 100, 200)
+#: the fallback ranking when the store has none: neurons by their standard deviation
+VARIANCE = "variance (store σ)"
+
+
+def variance_ranking(opened: OpenStore) -> Ranking:
+    """Neurons by decreasing standard deviation (needs only the store's statistics)."""
+    from neurotui.analysis.ranking import Ranking
+
+    stats = opened.store.stats
+    if stats is None:
+        raise NeurotuiError(f"store {opened.name} has no statistics and no ranking")
+    std = np.asarray(stats.std, dtype=np.float64)
+    return Ranking("variance", order=[int(i) for i in np.argsort(-std, kind="stable")])
+
+
+class AblationScreen(Screen[None]):
+    """Choose ranking, directions and steps; run the curve; browse the outputs."""
+
+    BINDINGS = [
+        Binding("r", "next_ranking", "Ranking", id="ablation.ranking"),
+        Binding("d", "next_directions", "Directions", id="ablation.directions"),
+        Binding("n", "next_steps", "Steps", id="ablation.steps"),
+        Binding("c", "next_count", "Sentences", id="ablation.count"),
+        Binding("enter", "run", "Run", id="ablation.run"),
+        Binding("x", "cancel", "Cancel", id="ablation.cancel"),
+        Binding("left", "point(-1)", "Point ←", show=False, id="ablation.point_prev"),
+        Binding("right", "point(1)", "Point →", show=False, id="ablation.point_next"),
+        Binding("up", "output(-1)", "Sentence ↑", show=False, id="ablation.out_prev"),
+        Binding("down", "output(1)", "Sentence ↓", show=False, id="ablation.out_next"),
+    ]
+
+    DEFAULT_CSS = """
+    AblationScreen #abl-controls { height: auto; padding: 1 1 0 1; }
+    AblationScreen #abl-progress { height: 1; padding: 0 1; }
+    AblationScreen #abl-body { height: 1fr; }
+    AblationScreen #abl-plot { width: 1fr; min-height: 12; }
+    AblationScreen #abl-outputs { width: 1fr; padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runner: Runner | None = None
+        self.runner_model: str | None = None
+        self.ranking_index = 0
+        self.directions = DIRECTION_SETS[0]
+        self.steps = STEP_SETS[0]
+        self.count = SENTENCE_COUNTS[0]
+        self.state = "idle"
+        self.device = "—"
+        self.pending: str | None = None
+        self.curve: AblationCurve | None = None
+        self.sources: list[str] = []
+        self.references: list[str] = []
+        self.point = 0
+        self.output = 0
+        self.progress_label = ""
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader(id="header")
+        yield Static(id="abl-controls")
+        yield ProgressBar(id="abl-progress", show_eta=False)
+        with Horizontal(id="abl-body"):
+            yield PlotextPlot(id="abl-plot")
+            yield Static(id="abl-outputs")
+        yield Footer()
+
+    def on_screen_resume(self) -> None:
+        self.render_panels()
+
+    def on_unmount(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
+            self.runner = None
+
+    # -- choices -------------------------------------------------------------------------
+    @property
+    def opened(self) -> OpenStore | None:
+        return self.app.session.active  # type: ignore[attr-defined]
+
+    def ranking_names(self) -> list[str]:
+        """Rankings known for the active store (the analysis mode's first), then σ order."""
+        opened = self.opened
+        names: list[str] = []
+        if opened is not None:
+            if opened.view.ranking:
+                names.append(opened.view.ranking)
+            names += [n for n in (opened.rankings or {}) if n not in names]
+        return [*names, VARIANCE]
+
+    def ranking(self) -> tuple[Ranking, str]:
+        opened = self.opened
+        assert opened is not None
+        names = self.ranking_names()
+        name = names[self.ranking_index % len(names)]
+        if name != VARIANCE and opened.rankings and name in opened.rankings:
+            return opened.rankings[name], name
+        return variance_ranking(opened), VARIANCE
+
+    def action_next_ranking(self) -> None:
+        self.ranking_index = (self.ranking_index + 1) % len(self.ranking_names())
+        self.render_panels()
+
+    def action_next_directions(self) -> None:
+        k = DIRECTION_SETS.index(self.directions)
+        self.directions = DIRECTION_SETS[(k + 1) % len(DIRECTION_SETS)]
+        self.render_panels()
+
+    def action_next_steps(self) -> None:
+        self.steps = STEP_SETS[(STEP_SETS.index(self.steps) + 1) % len(STEP_SETS)]
+        self.render_panels()
+
+    def action_next_count(self) -> None:
+        k = SENTENCE_COUNTS.index(self.count)
+        self.count = SENTENCE_COUNTS[(k + 1) % len(SENTENCE_COUNTS)]
+        self.render_panels()
+
+    def action_point(self, delta: int) -> None:
+        if self.curve is not None and self.curve.points:
+            self.point = (self.point + delta) % len(self.curve.points)
+            self.render_panels()
+
+    def action_output(self, delta: int) -> None:
+        if self.sources:
+            self.output = (self.output + delta) % len(self.sources)
+            self.render_panels()
+
+    def action_cancel(self) -> None:
+        if self.runner is not None and self.pending is not None:
+            self.runner.cancel(self.pending)
+
+    # -- running -------------------------------------------------------------------------
+    def ensure_runner(self, opened: OpenStore) -> Runner:
+        from neurotui.intervene.runner import Runner
+
+        name = model_name_of(opened)
+        if name is None:
+            raise NeurotuiError(f"store {opened.name}: no model recorded in its metadata")
+        if self.runner is None or self.runner_model != name:
+            if self.runner is not None:
+                self.runner.close()
+            device = getattr(self.app, "device_name", "auto")
+
+            def factory() -> Backend:
+                from neurotui.models.registry import load_backend
+
+                return load_backend(name, device)
+
+            self.runner = Runner(factory, on_event=lambda e: self.post_message(RunnerEvent(e)))
+            self.runner_model = name
+        return self.runner
+
+    def action_run(self) -> None:
+        """Plan the curve and run it on the runner (a new run supersedes the old one)."""
+        from neurotui.intervene.ablation import plan_ablation
+
+        opened = self.opened
+        if opened is None:
+            return
+        try:
+            ranking, name = self.ranking()
+            steps = [n for n in self.steps if n <= len(ranking.order)]
+            plan = plan_ablation(
+                ranking,
+                steps,
+                store=opened.store,
+                directions=self.directions,
+                ranking_name=name,
+            )
+            runner = self.ensure_runner(opened)
+        except NeurotuiError as exc:
+            self.app.notify(str(exc), severity="error", title="Ablation")
+            return
+        count = self.count
+
+        def job(ctx: JobContext) -> tuple[AblationCurve, list[str], list[str], str]:
+            from neurotui.intervene.ablation import run_ablation
+            from neurotui.intervene.workflows import heldout
+
+            sources, references, _ = heldout(ctx.backend)
+            sources = sources[:count]
+            refs = list(references or [])[:count] if references is not None else None
+            curve = run_ablation(
+                ctx.backend,
+                plan,
+                sources,
+                refs,
+                should_stop=ctx.should_stop,
+                progress=lambda d, t, m="": ctx.progress(d, t, m),
+                keep_outputs=True,
+            )
+            return curve, sources, refs or [], device_label(ctx.backend)
+
+        self.pending = runner.submit(job, group="ablation")
+        self.state = "busy"
+        self.progress_label = "starting"
+        self.query_one(ProgressBar).update(total=None, progress=0)
+        self.render_panels()
+
+    def on_runner_event(self, message: RunnerEvent) -> None:
+        """Progress to the bar; the finished curve to the plot; failures to notifications."""
+        from neurotui.intervene.runner import Failed, Progress, RequestCancelled, Result
+
+        event = message.event
+        if event.request_id != self.pending:
+            return
+        if isinstance(event, Progress):
+            self.progress_label = event.message
+            self.query_one(ProgressBar).update(total=event.total, progress=event.done)
+        elif isinstance(event, Result):
+            self.curve, self.sources, self.references, self.device = event.value
+            self.state, self.pending, self.point, self.output = "idle", None, 0, 0
+            self.progress_label = f"done in {self.curve.seconds:.1f} s"
+        elif isinstance(event, Failed):
+            self.state, self.pending = "idle", None
+            self.app.notify(event.message, severity="error", title="Ablation")
+        elif isinstance(event, RequestCancelled):
+            self.state, self.pending = "cancelled", None
+            self.progress_label = "cancelled"
+        self.render_panels()
+
+    # -- drawing -------------------------------------------------------------------------
+    def render_panels(self) -> None:
+        if not self.is_mounted:
+            return
+        opened = self.opened
+        model = Path(self.runner_model).name if self.runner_model else "—"
+        runner_state = self.state if self.runner is not None else "no model"
+        self.query_one(AppHeader).show(
+            [
+                (opened.name if opened else "no store", "bold"),
+                (f"· model {model} · device {self.device} ·", "dim"),
+                (f"runner {runner_state}", "bold"),
+            ],
+            "ablation",
+        )
+        controls = Text()
+        names = self.ranking_names()
+        controls.append("ranking: ", style="bold")
+        controls.append(names[self.ranking_index % len(names)])
+        controls.append("   directions: ", style="bold")
+        controls.append("/".join(self.directions))
+        controls.append("   steps: ", style="bold")
+        controls.append(",".join(str(n) for n in self.steps))
+        controls.append("   sentences: ", style="bold")
+        controls.append(str(self.count))
+        controls.append(f"   {self.progress_label}", style="italic")
+        controls.append(
+            "\nkeys: r ranking, d directions, n steps, c sentences, enter run, x cancel, "
+            "← → point, ↑ ↓ sentence",
+            style="dim",
+        )
+        self.query_one("#abl-controls", Static).update(controls)
+        self._plot()
+        self._outputs()
+
+    def _plot(self) -> None:
+        widget = self.query_one(PlotextPlot)
+        plt = widget.plt
+        plt.clear_data()
+        plt.clear_figure()
+        curve = self.curve
+        if curve is None:
+            plt.title("press enter to run the ablation curve")
+            widget.refresh()
+            return
+        metric = "perplexity" if curve.metric == "perplexity" else "BLEU"
+        plt.title(f"{metric} vs neurons zeroed ({curve.sentences} sentences)")
+        base = curve.baseline.perplexity if metric == "perplexity" else curve.baseline.bleu
+        for direction in dict.fromkeys(p.direction for p in curve.points):
+            pts = [p for p in curve.points if p.direction == direction]
+            xs = [0, *(p.n for p in pts)]
+            ys = [base or 0.0]
+            ys += [(p.perplexity if metric == "perplexity" else p.bleu) or 0.0 for p in pts]
+            plt.plot(xs, ys, label=direction, marker="braille")
+        plt.xlabel("N")
+        widget.refresh()
+
+    def _outputs(self) -> None:
+        text = Text()
+        curve = self.curve
+        if curve is None or not curve.points:
+            self.query_one("#abl-outputs", Static).update(text)
+            return
+        point = curve.points[self.point % len(curve.points)]
+        text.append(f"{point.direction} {point.n}: ", style="bold")
+        text.append(f"BLEU {point.bleu or 0:.1f}  chrF {point.chrf or 0:.1f}")
+        text.append(f"   (baseline BLEU {curve.baseline.bleu or 0:.1f})\n", style="dim")
+        k = self.output % max(1, len(self.sources))
+        with contextlib.suppress(IndexError):
+            text.append(f"\nsentence {k + 1}/{len(self.sources)}\n", style="bold")
+            text.append("src  ", style="dim")
+            text.append(self.sources[k] + "\n")
+            if self.references:
+                text.append("ref  ", style="dim")
+                text.append(self.references[k] + "\n")
+            if curve.baseline.outputs:
+                text.append("base ", style="dim")
+                text.append(curve.baseline.outputs[k] + "\n")
+            if point.outputs:
+                text.append("abl  ", style="dim")
+                changed = (
+                    not curve.baseline.outputs or point.outputs[k] != curve.baseline.outputs[k]
+                )
+                text.append(point.outputs[k], style="bold" if changed else "")
+        self.query_one("#abl-outputs", Static).update(text)
