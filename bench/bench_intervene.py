@@ -3,8 +3,11 @@
 Targets on CPU: clamp + re-translate one sentence p50 ≤ 100 ms; an ablation curve of 10
 points (baseline + top/bottom/random × 3 steps) over 500 sentences ≤ 60 s.
 
-    NEUROTUI_THREADS=2 nice -n 10 .venv/bin/python bench/bench_intervene.py [--model synth-en-fr-1]
-        [--device cpu] [--repeats 30] [--sentences 500] [--json]
+    NEUROTUI_THREADS=1 nice -n 10 .venv/bin/python bench/bench_intervene.py [--model synth-en-fr-1]
+        [--device cpu] [--repeats 30] [--sentences 500] [--json] [--results]
+
+``--results`` then prints the figures the README quotes (ablation curve top/bottom/random
+with the default ranking, control flip rates for tense/number/gender), a few minutes of CPU.
 
 The clamp uses 10 neurons of every encoder site set to +2σ (the sample store's statistics
 when present, else raw 2.0) at word 2 of the first test sentence; the ablation ranking is
@@ -31,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--sentences", type=int, default=500)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--results",
+        action="store_true",
+        help="also print the README figures: `neurotui ablate MODEL --steps 10,25,50,100,200` "
+        "(default ranking) and `neurotui control MODEL --task all`",
+    )
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -136,6 +145,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{ranking.method}, {origin})"
     )
     print(curve.table())
+    if args.results:
+        from neurotui.cli import main as cli
+
+        for command in (
+            ["ablate", args.model, "--steps", "10,25,50,100,200", "--no-log"],
+            ["control", args.model, "--task", "all", "--examples", "1", "--no-log"],
+        ):
+            print(f"\n$ neurotui {' '.join(command)}", flush=True)
+            status = cli([*command, "--device", args.device])
+            if status:
+                return status
     return 0
 
 

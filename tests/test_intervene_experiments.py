@@ -201,7 +201,7 @@ def test_control_search_and_log_replay(s2s, store, tmp_path) -> None:
         strengths=[4.0],
         scopes=["property", "all"],
     )
-    result = run_control(s2s, request, settings=FAST)
+    result = run_control(s2s, request, settings=FAST, examples=2)
     data = result.to_dict()
     assert [(p["n"], p["scope"]) for p in data["curve"]] == [
         (4, "property"),
@@ -216,7 +216,7 @@ def test_control_search_and_log_replay(s2s, store, tmp_path) -> None:
     assert "flip rate" in result.table()
     # the log holds it; replay re-runs it and agrees
     path = tmp_path / "log.jsonl"
-    log.append(control_record(s2s, request, FAST, result), path)
+    log.append(control_record(s2s, request, FAST, result, examples=2), path)
     record = log.read(path)[0]
     report = replay(record, s2s)
     assert report.matches, report.differences

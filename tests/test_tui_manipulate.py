@@ -117,6 +117,16 @@ async def test_clamp_changes_translation_and_failure_recovers(store, monkeypatch
             ),
         )
         assert screen.runner.backend.active_hook_count() == 0
+        # save: the current intervention is appended to the JSONL log (replayable)
+        import json
+        import os
+
+        await pilot.press("s")
+        log_path = Path(os.environ["NEUROTUI_INTERVENTION_LOG"])
+        await _wait(pilot, lambda: log_path.is_file() and screen.pending is None)
+        record = json.loads(log_path.read_text(encoding="utf-8").splitlines()[-1])
+        assert record["kind"] == "translate"
+        assert "saved to" in screen.outcome.description
         backend = screen.runner.backend
         screen.close_runner()
         await asyncio.sleep(0)
@@ -182,10 +192,25 @@ async def test_ablation_curve_runs_and_cancels(store) -> None:  # type: ignore[n
         assert "sentence 2/4" in _text(screen, "#abl-outputs")
         assert screen.runner.backend.active_hook_count() == 0
 
-        screen.count, screen.steps = 200, (10, 50, 100)
+        # Big enough that even a fast machine is still running when "x" arrives.
+        screen.count, screen.steps = 200, (10, 25, 50, 75, 100, 150, 200, 300)
         await pilot.press("enter")
-        await pilot.pause(0.3)
+        await pilot.pause(0.05)
         await pilot.press("x")
         await _wait(pilot, lambda: screen.state == "cancelled")
         assert screen.curve is curve  # the cancelled run did not replace the shown curve
         assert screen.runner.backend.active_hook_count() == 0
+
+
+def test_ablation_snapshot(snap_compare, store) -> None:  # type: ignore[no-untyped-def]
+    """The ablation mode after a small top/bottom curve: plot and the outputs at a point."""
+
+    async def run_curve(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("3")
+        screen = pilot.app.screen
+        screen.count, screen.steps = 4, (10, 200)
+        await pilot.press("enter")
+        await _wait(pilot, lambda: screen.curve is not None)
+        await pilot.press("right")
+
+    assert snap_compare(_app(store), terminal_size=(120, 32), run_before=run_curve)

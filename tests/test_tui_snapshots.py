@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from neurotui.tui.app import NeurotuiApp
-from neurotui.tui.testing import make_partner_stores, settle
+from neurotui.tui.testing import make_partner_stores, settle, sync
 
 
 @pytest.fixture(autouse=True)
@@ -37,14 +37,35 @@ def test_analysis_screen(snap_compare, theme: str, size: tuple[int, int]) -> Non
     assert snap_compare(app, terminal_size=size, run_before=_explore)
 
 
-def test_help_screen(snap_compare) -> None:  # type: ignore[no-untyped-def]
-    async def open_help(pilot) -> None:  # type: ignore[no-untyped-def]
+@sync
+async def test_help_screen_shows_pane_help_and_keymap() -> None:
+    """``?`` opens the help of the focused pane plus the current key bindings; ``?`` closes.
+
+    (A Pilot check rather than a snapshot: the backdrop behind the modal fills in on
+    timers, which made a picture of it depend on test order.)
+    """
+    from textual.widgets import Static
+
+    from neurotui.tui.screens.help import HelpScreen
+
+    app = NeurotuiApp(stores=make_partner_stores())
+    async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("question_mark")
         await settle(pilot)
-
-    app = NeurotuiApp(stores=make_partner_stores())
-    assert snap_compare(app, terminal_size=(100, 30), run_before=open_help)
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one(Static).render())
+        assert "Key bindings (current keymap)" in text
+        plain = [
+            line
+            for line in app.screen.pane_help.splitlines()
+            if line.strip() and not line.startswith(("#", "-")) and "*" not in line
+        ]
+        assert plain and plain[0].strip() in text  # the focused pane's own help
+        assert any(key and description for key, description in app.screen.bindings_table)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert not isinstance(app.screen, HelpScreen)
 
 
 def test_monochrome(snap_compare) -> None:  # type: ignore[no-untyped-def]

@@ -206,36 +206,55 @@ class CrossStats:
         if self._acc is None:
             self._start(blocks, dev)
         acc = self._acc
-        cols, rows_t = [], []
+        ts = []
         for m, block in enumerate(blocks):
             if block.shape[1] != self.sizes[m]:
                 raise DataError(
                     f"model {m}: block has {block.shape[1]} neurons, expected {self.sizes[m]}"
                 )
-            t = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32)).to(dev)
-            t = t - acc["shift"][m]
-            colsum = t.sum(0, dtype=torch.float64)
+            rows = block.shape[0]
+            buf = acc["buf"][m]
+            if buf is None or buf.shape[0] < rows:
+                buf = acc["buf"][m] = torch.empty(
+                    (rows, self.sizes[m]), dtype=torch.float32, device=dev
+                )
+            t = buf[:rows]
+            # Copy into a reused buffer (and onto the device), then centre in place: no
+            # allocation per chunk, and the caller's block is never modified.
+            t.copy_(torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32)))
+            t.sub_(acc["shift"][m])
+            colsum = t.sum(0)
             if not bool(torch.isfinite(colsum).all()):
                 # Slow path only for blocks holding NaN/Inf: count them, treat as the shift.
                 finite = torch.isfinite(t)
                 acc["nonfinite"][m] += (~finite).sum(0).to(torch.int64)
-                t = torch.where(finite, t, torch.zeros((), device=dev))
-                colsum = t.sum(0, dtype=torch.float64)
-            acc["s1"][m] += colsum
-            tt = t.t().contiguous()  # (neurons, rows): the fast operand layout for A·B
-            acc["s2"][m] += (tt * tt).sum(1, dtype=torch.float64)
-            cols.append(t)
-            rows_t.append(tt)
-        M = len(cols)
+                t.masked_fill_(~finite, 0.0)
+                colsum = t.sum(0)
+            acc["s1"][m] += colsum.to(torch.float64)
+            if t.device.type == "cpu":  # numpy's einsum is ~5× faster than (t*t).sum(0) here
+                tn = t.numpy()
+                acc["s2"][m] += torch.from_numpy(np.einsum("ij,ij->j", tn, tn)).to(torch.float64)
+            else:
+                acc["s2"][m] += (t * t).sum(0).to(torch.float64)
+            ts.append(t)
+        M = len(ts)
         for a in range(M):
             for b in range(a if self.within_needed else a + 1, M):
-                acc["prod"][(a, b)] += (rows_t[a] @ cols[b]).to(torch.float64)
+                # Float32 product of centred blocks (BLAS), accumulated in float64.
+                acc["prod"][(a, b)] += (ts[a].t() @ ts[b]).to(torch.float64)
         self.rows += int(blocks[0].shape[0])
 
     def _start(self, blocks: Sequence[np.ndarray], dev: Any) -> None:
         import torch
 
-        acc: dict[str, Any] = {"shift": [], "s1": [], "s2": [], "nonfinite": [], "prod": {}}
+        acc: dict[str, Any] = {
+            "shift": [],
+            "s1": [],
+            "s2": [],
+            "nonfinite": [],
+            "prod": {},
+            "buf": [None] * len(blocks),
+        }
         for m, block in enumerate(blocks):
             # Any value near the mean works as the shift; the first rows are enough.
             b = np.asarray(block[:1024], dtype=np.float64)

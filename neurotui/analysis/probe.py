@@ -23,7 +23,7 @@ the same seed, device and thread count give the same weights.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,8 @@ class ProbeConfig:
     batch_size: int = 1024
     lr: float = 0.02
     average_from: float = 0.5  # average the iterates of the last half of the steps
+    optimizer: str = "auto"  # auto, adam or sgd (see choose_optimizer)
+    lr_scale: float = 1.0  # SGD step as a multiple of 1/curvature
     seed: int = 0
     l2_squared: bool = False
     device: str = "auto"
@@ -153,6 +155,22 @@ class TrainedProbe:
         return float((self.weight == 0).mean())
 
 
+def choose_optimizer(requested: str, rows: int, features: int) -> str:
+    """``adam``/``sgd`` as requested; ``auto`` → SGD when there are < 16 rows per feature.
+
+    Why: Adam's per-coordinate normalisation moves *every* weight by about the step size,
+    including the weights of the thousands of features that carry nothing; when features
+    are many for the rows (a 13-layer × 768 transformer store, say) those drifting weights
+    swamp the signal and the probe overfits. Preconditioned SGD moves an irrelevant weight
+    only as far as its (small, zero-mean) gradient pushes it.
+    """
+    if requested in ("adam", "sgd"):
+        return requested
+    if requested != "auto":
+        raise DataError(f"unknown optimizer {requested!r}; use auto, adam or sgd")
+    return "sgd" if rows < 16 * features else "adam"
+
+
 def train_probe(
     X: np.ndarray,
     y: np.ndarray,
@@ -161,6 +179,7 @@ def train_probe(
     *,
     shuffled: bool = False,
     dev: tuple[np.ndarray, np.ndarray] | None = None,
+    moments: tuple[np.ndarray, np.ndarray] | None = None,
     progress: ProgressFn | None = None,
 ) -> TrainedProbe:
     """Train the elastic-net probe on rows ``X`` (float32) with class ids ``y``.
@@ -169,8 +188,9 @@ def train_probe(
     :class:`~neurotui.analysis.data.ProbeData` training part is): batches are then
     contiguous views, which saves a gather per batch. Otherwise the rows are shuffled
     once up front. With ``dev`` rows, the weights of the epoch with the lowest dev loss
-    are kept (early stopping). ``progress`` is told about every epoch and may raise
-    ``Cancelled``.
+    are kept (early stopping). ``moments`` (per-column mean and std of ``X``) saves the
+    SGD optimizer a pass over the data. ``progress`` is told about every epoch and may
+    raise ``Cancelled``.
     """
     import torch
 
@@ -187,6 +207,7 @@ def train_probe(
         raise DataError("the probe's training rows hold fewer than two classes")
     device = resolve_device(cfg.device)
     configure_threads(cfg.threads)
+    optimizer = choose_optimizer(cfg.optimizer, n, d)
 
     gen = torch.Generator(device="cpu").manual_seed(int(cfg.seed))
     if not shuffled:
@@ -208,6 +229,24 @@ def train_probe(
     epochs = epochs_for(n, cfg.epochs)
     steps_per_epoch = math.ceil(n / batch) + 1
     total_steps = max(1, steps_per_epoch * epochs)
+
+    # SGD works on centred, variance-scaled features (diagonal preconditioner P = 1/σ²),
+    # done through rank-one corrections so no centred copy of X is ever made; its step is
+    # 1/L, L bounding the loss curvature (power iteration on a sample of rows).
+    mu = prec = None
+    lr_sgd = 0.0
+    if optimizer == "sgd":
+        if moments is None:
+            moments = (X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64))
+        mean, std = (np.asarray(m, dtype=np.float64) for m in moments)
+        var = std**2
+        floor = 1e-6 * float(var[var > 0].mean()) if (var > 0).any() else 1.0
+        mu = torch.tensor(mean, dtype=torch.float32, device=device)
+        prec = torch.tensor(
+            np.where(var > 0, 1.0 / np.maximum(var, floor), 0.0), dtype=torch.float32, device=device
+        )
+        lr_sgd = cfg.lr_scale / _curvature(Xt, mu, prec, gen)
+
     step = 0
     avg_from = int(total_steps * cfg.average_from) if cfg.average_from < 1 else total_steps + 1
     W_avg, b_avg = torch.zeros_like(W), torch.zeros_like(b)
@@ -237,7 +276,8 @@ def train_probe(
                 xb = Xt[s0:s1]
                 yb = yt[s0:s1]
                 rows = xb.shape[0]
-                logits = torch.addmm(b, xb, W.t())
+                bias = b if mu is None else b - W @ mu  # centring, folded into the bias
+                logits = torch.addmm(bias, xb, W.t())
                 logp = torch.log_softmax(logits, dim=1)
                 loss_sum -= logp.gather(1, yb[:, None]).sum(dtype=torch.float64)
                 grad = logp.exp_()
@@ -245,6 +285,8 @@ def train_probe(
                 grad /= rows
                 gW = grad.t().mm(xb)
                 gb = grad.sum(0)
+                if mu is not None:
+                    gW.sub_(torch.outer(gb, mu))  # gradient w.r.t. W of the centred model
                 if cfg.l2 > 0:
                     if cfg.l2_squared:
                         gW.add_(W, alpha=2.0 * cfg.l2)
@@ -253,20 +295,33 @@ def train_probe(
                         gW.add_(W * (cfg.l2 / norm))
                 step += 1
                 frac = min(step - 1, total_steps) / total_steps
-                lr = cfg.lr * (0.02 + 0.49 * (1 + math.cos(math.pi * frac)))
-                c1 = 1 - beta1**step
-                c2 = 1 - beta2**step
-                mW.mul_(beta1).add_(gW, alpha=1 - beta1)
-                vW.mul_(beta2).addcmul_(gW, gW, value=1 - beta2)
-                denom = (vW / c2).sqrt_().add_(eps)
-                W.addcdiv_(mW, denom, value=-lr / c1)
-                if cfg.l1 > 0:
-                    # Proximal step of λ1·|W| in Adam's diagonal metric: soft-threshold.
-                    thr = denom.reciprocal_().mul_(lr * cfg.l1)
-                    W.copy_(W.sign() * (W.abs() - thr).clamp_(min=0))
-                mb.mul_(beta1).add_(gb, alpha=1 - beta1)
-                vb.mul_(beta2).addcmul_(gb, gb, value=1 - beta2)
-                b.addcdiv_(mb, (vb / c2).sqrt_().add_(eps), value=-lr / c1)
+                decay = 0.02 + 0.49 * (1 + math.cos(math.pi * frac))
+                if optimizer == "adam":
+                    lr = cfg.lr * decay
+                    c1 = 1 - beta1**step
+                    c2 = 1 - beta2**step
+                    mW.mul_(beta1).add_(gW, alpha=1 - beta1)
+                    vW.mul_(beta2).addcmul_(gW, gW, value=1 - beta2)
+                    denom = (vW / c2).sqrt_().add_(eps)
+                    W.addcdiv_(mW, denom, value=-lr / c1)
+                    if cfg.l1 > 0:
+                        # Proximal step of λ1·|W| in Adam's diagonal metric: soft-threshold.
+                        thr = denom.reciprocal_().mul_(lr * cfg.l1)
+                        W.copy_(W.sign() * (W.abs() - thr).clamp_(min=0))
+                    mb.mul_(beta1).add_(gb, alpha=1 - beta1)
+                    vb.mul_(beta2).addcmul_(gb, gb, value=1 - beta2)
+                    b.addcdiv_(mb, (vb / c2).sqrt_().add_(eps), value=-lr / c1)
+                else:
+                    assert prec is not None
+                    lr = lr_sgd * decay
+                    # Heavy-ball momentum on the preconditioned gradient.
+                    mW.mul_(0.9).add_(gW * prec)
+                    W.sub_(mW, alpha=lr)
+                    if cfg.l1 > 0:  # proximal step of λ1·|W| in the metric 1/P
+                        thr = prec * (lr * cfg.l1)
+                        W.copy_(W.sign() * (W.abs() - thr).clamp_(min=0))
+                    mb.mul_(0.9).add_(gb)
+                    b.sub_(mb, alpha=2.0 * cfg.lr_scale * decay)  # bias curvature ≤ 1/2
                 if step > avg_from:
                     # Tail averaging (Polyak–Ruppert): the mean of the late iterates is
                     # closer to the optimum than any single noisy one.
@@ -279,6 +334,8 @@ def train_probe(
             losses.append(float(loss_sum) / n + penalty)
             if dev_t is not None:
                 cw, cb = (W_avg, b_avg) if n_avg else (W, b)
+                if mu is not None:
+                    cb = cb - cw @ mu
                 dev_loss = float(
                     torch.nn.functional.cross_entropy(torch.addmm(cb, dev_t[0], cw.t()), dev_t[1])
                 )
@@ -287,13 +344,39 @@ def train_probe(
             report(progress, "training probe", epoch + 1, epochs)
     if best is not None:
         W, b = best[1], best[2]
-    elif n_avg:
-        W, b = W_avg, b_avg
+    else:
+        if n_avg:
+            W, b = W_avg, b_avg
+        if mu is not None:
+            b = b - W @ mu  # back to raw (uncentred) inputs
+    cfg_used = replace(cfg, optimizer=optimizer)
     return TrainedProbe(
         weight=canonical_weights(W.cpu().numpy(), cfg.l1),
         bias=b.cpu().numpy(),
         classes=list(classes),
-        config=cfg,
+        config=cfg_used,
         losses=losses,
         device=str(device),
     )
+
+
+def _curvature(Xt: Any, mu: Any, prec: Any, gen: Any, rows: int = 8192, iters: int = 15) -> float:
+    """An upper bound of the softmax loss curvature in the preconditioned metric.
+
+    ½·λ_max(P^½ Cov(X) P^½), the largest eigenvalue by power iteration on up to ``rows``
+    training rows (the softmax Hessian is at most ½ of the feature covariance).
+    """
+    import torch
+
+    sub = Xt[: min(rows, Xt.shape[0])]
+    sp = prec.sqrt()
+    v = torch.randn(Xt.shape[1], generator=gen).to(Xt.device)
+    lam = 1.0
+    for _ in range(iters):
+        v = v / v.norm().clamp_min(1e-30)
+        u = v * sp
+        z = sub @ u - float(mu @ u)  # centred rows · u
+        w = (sub.t() @ z - mu * float(z.sum())) * sp / sub.shape[0]
+        lam = float(v @ w)
+        v = w
+    return max(0.5 * lam * 1.1, 1e-12)  # 10 % margin over the estimate

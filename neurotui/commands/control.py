@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
                 log_path = None
                 if not args.no_log:
                     log_path = runlog.append(
-                        control_record(backend, request, settings, result), args.log
+                        control_record(backend, request, settings, result, args.examples), args.log
                     )
                 doc = result.to_dict()
                 doc.update(

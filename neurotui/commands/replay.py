@@ -89,7 +89,11 @@ def _row(record: dict) -> dict:
         what = f"{len(record.get('sources', []))} sentences, {len(record.get('interventions', []))} interventions"
     elif kind == "ablate":
         steps = record.get("plan", {}).get("steps", [])
-        what = f"steps {','.join(map(str, steps))} on {len(record.get('sources', []))} sentences"
+        ranking = record.get("plan", {}).get("ranking", "")
+        what = (
+            f"{ranking}: steps {','.join(map(str, steps))} on "
+            f"{len(record.get('sources', []))} sentences"
+        )
     else:
         req = record.get("request", {})
         res = record.get("result", {})

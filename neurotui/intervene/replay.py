@@ -83,13 +83,21 @@ def ablation_record(
 
 
 def control_record(
-    backend: Backend, request: ControlRequest, settings: DecodeSettings, result: ControlResult
+    backend: Backend,
+    request: ControlRequest,
+    settings: DecodeSettings,
+    result: ControlResult,
+    examples: int = 5,
 ) -> dict[str, Any]:
-    """A ``control`` record: the full request (clamp values, cases) and the result."""
+    """A ``control`` record: the full request (clamp values, cases) and the result.
+
+    ``examples`` is the number of example outputs per kind the run was asked to keep.
+    """
     return {
         "kind": "control",
         **model_ref(backend),
         "settings": settings.to_dict(),
+        "examples": examples,
         "request": request.to_dict(),
         "result": result.to_dict(),
     }
@@ -198,7 +206,13 @@ def _replay_control(
     from neurotui.intervene.control import ControlRequest, run_control
 
     request = ControlRequest.from_dict(record["request"])
-    result = run_control(backend, request, settings=settings, should_stop=should_stop)
+    result = run_control(
+        backend,
+        request,
+        settings=settings,
+        should_stop=should_stop,
+        examples=int(record.get("examples", 5)),
+    )
     logged = dict(record["result"])
     fresh = result.to_dict()
     diffs = _compare_numbers(logged, fresh, "")

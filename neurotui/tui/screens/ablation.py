@@ -253,7 +253,7 @@ class AblationScreen(Screen[None]):
         elif isinstance(event, Result):
             self.curve, self.sources, self.references, self.device = event.value
             self.state, self.pending, self.point, self.output = "idle", None, 0, 0
-            self.progress_label = f"done in {self.curve.seconds:.1f} s"
+            self.progress_label = f"done: {len(self.curve.points)} points"
         elif isinstance(event, Failed):
             self.state, self.pending = "idle", None
             self.app.notify(event.message, severity="error", title="Ablation")

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from neurotui.tui.session import OpenStore
 
 #: seconds between the last key press and the re-translation request
-DEBOUNCE = 0.08
+DEBOUNCE = 0.05
 OPS = ("set", "add", "scale", "zero")
 POSITION_KINDS = ("all", "token", "word")
 #: step of the +/- keys per unit
@@ -307,6 +307,7 @@ class ManipulateScreen(Screen[None]):
 
             self.runner = Runner(factory, on_event=lambda e: self.post_message(RunnerEvent(e)))
             self.runner_model = name
+            self._originals.clear()  # originals belong to the model that made them
         return self.runner
 
     def request(self) -> None:
