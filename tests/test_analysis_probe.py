@@ -190,3 +190,26 @@ def test_gpu_probe_matches_cpu_ranking(planted, data):
     k = len(planted.planted_all)
     assert set(gpu.order[:k]) == set(cpu.order[:k]) == planted.planted_all
     assert abs(gpu.evaluation["accuracy"]["test"] - cpu.evaluation["accuracy"]["test"]) < 0.02
+
+
+def test_wide_data_uses_preconditioned_sgd_and_finds_planted_neurons():
+    from neurotui.analysis.probe import choose_optimizer
+
+    assert choose_optimizer("auto", 2000, 400) == "sgd"
+    assert choose_optimizer("auto", 40000, 1024) == "adam"
+    with pytest.raises(DataError, match="unknown optimizer"):
+        choose_optimizer("lbfgs", 10, 10)
+    rng = np.random.default_rng(2)
+    n, d = 2400, 300
+    X = rng.standard_normal((n, d)).astype(np.float32) * rng.uniform(0.1, 5.0, d).astype(np.float32)
+    X += rng.uniform(-3, 3, d).astype(np.float32)  # offsets: the SGD path centres them
+    signal = [7, 150, 260]
+    y = np.argmax(X[:, signal] / X[:, signal].std(0), axis=1)
+    data = from_arrays(X, [f"c{v}" for v in y])
+    res = run_probe(data, FAST)
+    assert res.probe.config.optimizer == "sgd"
+    scaled = np.abs(res.probe.weight) * data.std  # weight × scale: the planted ones dominate
+    assert set(np.argsort(-scaled.sum(0))[:3].tolist()) == set(signal)
+    assert res.accuracy["test"] > 0.8
+    adam = run_probe(data, ProbeConfig(threads=1, device="cpu", optimizer="adam"))
+    assert res.accuracy["test"] >= adam.accuracy["test"] - 0.02

@@ -94,6 +94,18 @@ class ProbeAnalysis:
         )
 
 
+def _train_moments(data: ProbeData) -> tuple[np.ndarray, np.ndarray] | None:
+    """The training columns' mean/std in the space the probe sees (saves it a pass)."""
+    if data.mean is None or data.std is None:
+        return None
+    if data.normalized:
+        keep = (data.std > 0).astype(np.float64)
+        return np.zeros_like(data.mean), keep  # z-scored: mean 0, std 1 (0 if constant)
+    std = data.std.copy()
+    std[data.constant] = 0.0
+    return data.mean, std
+
+
 def run_probe(
     data: ProbeData,
     config: ProbeConfig | None = None,
@@ -113,6 +125,7 @@ def run_probe(
         cfg,
         shuffled=True,
         dev=(Xdev, ydev) if ydev.size else None,
+        moments=_train_moments(data),
         progress=progress,
     )
     ordering = neuron_ordering(probe.weight, stride=stride, exclude=data.constant)

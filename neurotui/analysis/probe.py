@@ -84,8 +84,9 @@ def canonical_weights(weight: np.ndarray, l1: float) -> np.ndarray:
     return (w - centre[None, :]).astype(np.float32)
 
 
-def epochs_for(rows: int, requested: int | None) -> int:
-    """Epochs to run: as requested, else about 240k row visits, between 2 and 6 epochs.
+def epochs_for(rows: int, requested: int | None, features: int = 1) -> int:
+    """Epochs to run: as requested, else about 240k row visits (and at most about 1e9
+    row × feature visits), between 2 and 6 epochs.
 
     Why a row budget: a small set needs several passes, a large one converges in two; a
     fixed budget keeps training time roughly flat in the data size and stops before the
@@ -93,7 +94,9 @@ def epochs_for(rows: int, requested: int | None) -> int:
     """
     if requested is not None:
         return max(1, int(requested))
-    return int(min(6, max(2, math.ceil(240_000 / max(rows, 1)))))
+    by_rows = math.ceil(240_000 / max(rows, 1))
+    by_work = math.ceil(1e9 / max(rows * features, 1))  # wide data: fewer passes
+    return int(max(2, min(6, by_rows, by_work)))
 
 
 @dataclass
@@ -226,7 +229,7 @@ def train_probe(
     mb, vb = torch.zeros_like(b), torch.zeros_like(b)
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     batch = max(1, min(int(cfg.batch_size), n))
-    epochs = epochs_for(n, cfg.epochs)
+    epochs = epochs_for(n, cfg.epochs, d)
     steps_per_epoch = math.ceil(n / batch) + 1
     total_steps = max(1, steps_per_epoch * epochs)
 
@@ -237,7 +240,7 @@ def train_probe(
     lr_sgd = 0.0
     if optimizer == "sgd":
         if moments is None:
-            moments = (X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64))
+            moments = column_moments(X)
         mean, std = (np.asarray(m, dtype=np.float64) for m in moments)
         var = std**2
         floor = 1e-6 * float(var[var > 0].mean()) if (var > 0).any() else 1.0
@@ -358,6 +361,24 @@ def train_probe(
         losses=losses,
         device=str(device),
     )
+
+
+def column_moments(X: np.ndarray, block_bytes: int = 64 * 2**20) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and std in float64, over row blocks (no full-size temporary)."""
+    n, d = X.shape
+    step = max(1, block_bytes // max(4 * d, 1))
+    shift = X[0].astype(np.float64) if n else np.zeros(d)
+    shift32 = shift.astype(np.float32)
+    s1 = np.zeros(d)
+    s2 = np.zeros(d)
+    buf = np.empty((min(step, max(n, 1)), d), dtype=np.float32)
+    for r0 in range(0, n, step):
+        rows = min(r0 + step, n) - r0
+        blk = np.subtract(X[r0 : r0 + rows], shift32, out=buf[:rows])
+        s1 += blk.sum(axis=0)
+        s2 += np.einsum("ij,ij->j", blk, blk)
+    m = s1 / max(n, 1)
+    return shift + m, np.sqrt(np.maximum(s2 / max(n, 1) - m * m, 0.0))
 
 
 def _curvature(Xt: Any, mu: Any, prec: Any, gen: Any, rows: int = 8192, iters: int = 15) -> float:
