@@ -289,7 +289,8 @@ def main() -> int:
         print(
             f"end to end ({res['store_gib']:.2f} GiB, {res['tokens']} tokens × {res['neurons']} "
             f"neurons): {res['wall']:.2f} s (cpu {res['cpu']:.2f} s, read {res['read']:.2f} s), peak RSS "
-            f"{res['rss_mb'] / 1024:.2f} GiB, planted on top: {res['planted_on_top']}"
+            f"{res['rss_mb'] / 1024:.2f} GiB, planted on top: {res['planted_on_top']}, "
+            f"test accuracy {res['acc']:.3f}"
         )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

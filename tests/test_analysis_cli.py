@@ -227,3 +227,23 @@ def test_rank_compare_with_saved_ranking(planted_store, capsys):
     c = doc["comparisons"]["pl"]
     assert c["b"] == "probeless" and c["top_k"][0]["k"] == 10
     assert c["spearman"] > 0.2  # both put the planted neurons first
+
+
+def test_rank_with_search_and_evaluate_prints_the_grid_and_tables(planted_store, capsys):
+    _, path = planted_store
+    argv = [
+        "rank",
+        str(path),
+        "--method",
+        "probe",
+        "--task",
+        "pos",
+        "--search",
+        "--evaluate",
+        "--device",
+        "cpu",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Regularisation search" in out and "*" in out
+    assert "Masking" in out and "Retraining" in out

@@ -167,3 +167,14 @@ def test_site_subset_keeps_global_ids_for_partners(models):
         assert all(12 <= p.neuron < 24 for p in r.partners[n])
     shared_b = [n for n in ids[0] if n >= 12]
     assert set(r.order[: len(shared_b)]) == set(shared_b)
+
+
+def test_model_names_read_dict_metadata_and_stay_distinct(models):
+    from neurotui.analysis.crossmodel import model_names
+
+    acts, _, sents, _ = models
+    a = make_store(sents, acts[0], "x")
+    a._metadata = {"model": {"name": "synth-en-fr-2", "kind": "seq2seq"}}
+    b = make_store(sents, acts[1], "x")
+    b._metadata = {"model": {"name": "synth-en-fr-2", "kind": "seq2seq"}}
+    assert model_names([a, b]) == ["synth-en-fr-2#1", "synth-en-fr-2#2"]

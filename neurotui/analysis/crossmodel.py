@@ -55,7 +55,10 @@ def model_names(stores: Sequence[Store]) -> list[str]:
     names: list[str] = []
     for s in stores:
         meta = _metadata(s)
-        name = str(meta.get("model") or meta.get("name") or getattr(s.path, "stem", "") or "model")
+        model = meta.get("model") or meta.get("name")
+        if isinstance(model, dict):  # our stores keep {"name", "kind", "path", …}
+            model = model.get("name")
+        name = str(model or getattr(s.path, "stem", "") or "model")
         names.append(name)
     seen: dict[str, int] = {}
     out = []

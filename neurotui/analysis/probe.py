@@ -11,10 +11,17 @@ Why it is fast: NeuroX runs Adam on batches of 32 in a Python loop (≈12,500 st
 40k tokens × 10 epochs), so it pays Python and autograd overhead per 32 rows. Here the
 gradient of the softmax cross-entropy is written out by hand (two matrix products per
 batch, no autograd), batches are large (default 1024 rows) and there are few epochs
-(2–6, about 240k row visits) with a cosine-decayed step size, so the work is a handful of passes over the
-data at matrix-multiply speed. The L1 term is handled by a proximal step (soft
-thresholding in Adam's diagonal metric) rather than a subgradient, so weights that the
-penalty wants at zero are exactly zero — sparsity is real, not "small".
+(2–6: about 240k row visits, fewer for very wide data) with a cosine-decayed step size
+and tail averaging, so the work is a handful of passes over the data at matrix-multiply
+speed. The L1 term is handled by a proximal step (soft thresholding in the optimizer's
+diagonal metric) rather than a subgradient, so weights that the penalty wants at zero are
+exactly zero — sparsity is real, not "small".
+
+Two optimizers (``optimizer="auto"`` picks): Adam, as NeuroX, when there are at least 16
+training rows per feature; otherwise SGD with heavy-ball momentum on centred,
+variance-preconditioned features with step 1/L (L from a power iteration), because
+Adam's normalised steps let thousands of irrelevant weights drift and overfit wide data
+(see :func:`choose_optimizer`).
 
 Deterministic: zero-initialised weights, log-prior bias, a seeded permutation per epoch;
 the same seed, device and thread count give the same weights.

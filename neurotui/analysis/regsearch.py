@@ -105,27 +105,34 @@ def regularisation_search(
     )
 
 
-def format_grid(result: SearchResult) -> str:
-    """Dev accuracy (%) and zero-weight fraction (%) as a λ1 × λ2 grid."""
-    l1s = sorted({p.l1 for p in result.points})
-    l2s = sorted({p.l2 for p in result.points})
-    at = {(p.l1, p.l2): p for p in result.points}
-    head = "λ1 \\ λ2".ljust(9) + "".join(f"{v:>14g}" for v in l2s)
-    lines = [head]
+def format_grid(result: SearchResult | dict[str, Any]) -> str:
+    """Dev accuracy (%) and zero-weight fraction (%) as a λ1 × λ2 grid.
+
+    Takes a :class:`SearchResult` or its :meth:`~SearchResult.to_dict` form (as saved in
+    a ranking's ``evaluation["regularisation"]``).
+    """
+    doc = result.to_dict() if isinstance(result, SearchResult) else result
+    points = doc["grid"]
+    chosen = (doc["chosen"]["l1"], doc["chosen"]["l2"])
+    l1s = sorted({p["l1"] for p in points})
+    l2s = sorted({p["l2"] for p in points})
+    at = {(p["l1"], p["l2"]): p for p in points}
+    lines = ["λ1 \\ λ2".ljust(9) + "".join(f"{v:>14g}" for v in l2s)]
     for a in l1s:
         cells = []
         for b in l2s:
             p = at.get((a, b))
-            mark = "*" if p is result.chosen else " "
+            if p is None:
+                cells.append(" " * 14)
+                continue
+            mark = "*" if (a, b) == chosen else " "
             cells.append(
-                f"{100 * p.dev_accuracy:6.1f}/{100 * p.zero_fraction:4.0f}%{mark}".rjust(14)
-                if p
-                else " " * 14
+                f"{100 * p['dev_accuracy']:6.1f}/{100 * p['zero_fraction']:4.0f}%{mark}".rjust(14)
             )
         lines.append(f"{a:<9g}" + "".join(cells))
     lines.append(
-        f"cells: dev accuracy / zero weights; * chosen λ1={result.chosen.l1:g}, "
-        f"λ2={result.chosen.l2:g} (within {100 * result.tolerance:g} points of "
-        f"{100 * result.baseline.dev_accuracy:.1f})"
+        f"cells: dev accuracy / zero weights; * chosen λ1={chosen[0]:g}, λ2={chosen[1]:g} "
+        f"(within {100 * doc['tolerance']:g} points of "
+        f"{100 * doc['baseline_dev_accuracy']:.1f}, the unregularised probe)"
     )
     return "\n".join(lines)

@@ -127,8 +127,10 @@ def run(args: argparse.Namespace) -> int:
             file=out,
         )
     if "regularisation" in ev:
-        ch = ev["regularisation"]["chosen"]
-        print(f"regularisation search chose λ1={ch['l1']:g} λ2={ch['l2']:g}", file=out)
+        from neurotui.analysis.regsearch import format_grid
+
+        print("Regularisation search (Figure 2 grid):", file=out)
+        print(format_grid(ev["regularisation"]), file=out)
     for key in ("masking", "retraining"):
         if key in ev:
             from neurotui.analysis.evaluation import format_table
