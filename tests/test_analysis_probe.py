@@ -95,7 +95,7 @@ def test_strong_l1_makes_exact_zeros_but_keeps_planted(planted, data):
         X, y, data.classes, ProbeConfig(l1=1e-2, threads=1, device="cpu"), shuffled=True
     )
     dense = train_probe(X, y, data.classes, FAST, shuffled=True)
-    assert sparse.sparsity() > 0.5 > dense.sparsity()
+    assert sparse.sparsity() > 0.4 > dense.sparsity()  # ≈0.5 vs ≈0.125 at λ1 1e-2 vs 1e-5
     used = set(np.flatnonzero(np.abs(sparse.weight).sum(0)).tolist())
     assert planted.planted_all <= used
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tiny_models  # beside this file: pytest puts tests/ on sys.path
 import torch
 
 from neurotui.data.synthetic import generate
@@ -12,9 +13,8 @@ from neurotui.intervene.apply import DecodeSettings, intervening, translate
 from neurotui.intervene.bind import bind
 from neurotui.intervene.compare import compare, diff_tokens, mark, render
 from neurotui.intervene.spec import Intervention, Positions
-from neurotui.models.lm import LanguageModel, LMConfig, LSTMLMBackend
-from neurotui.models.seq2seq import LSTMSeq2SeqBackend, Seq2SeqConfig, Seq2SeqModel
-from neurotui.models.vocab import Vocab
+from neurotui.models.lm import LSTMLMBackend
+from neurotui.models.seq2seq import LSTMSeq2SeqBackend
 from neurotui.store.memory import MemoryStore
 
 EXAMPLES = generate(30, seed=5)
@@ -22,27 +22,11 @@ SENTS = [e.src for e in EXAMPLES[:6]]
 
 
 def tiny_seq2seq() -> LSTMSeq2SeqBackend:
-    torch.manual_seed(0)
-    src = Vocab.build([e.src for e in EXAMPLES])
-    tgt = Vocab.build([e.tgt for e in EXAMPLES])
-    cfg = Seq2SeqConfig(
-        len(src),
-        len(tgt),
-        emb=16,
-        enc_hidden=8,
-        enc_layers=2,
-        dec_hidden=16,
-        dec_layers=2,
-        dropout=0.0,
-    )
-    return LSTMSeq2SeqBackend(Seq2SeqModel(cfg), src, tgt, name="tiny")
+    return tiny_models.tiny_seq2seq(EXAMPLES)
 
 
 def tiny_lm() -> LSTMLMBackend:
-    torch.manual_seed(0)
-    vocab = Vocab.build([e.src for e in EXAMPLES])
-    model = LanguageModel(LMConfig(len(vocab), emb=16, hidden=12, layers=2, dropout=0.0))
-    return LSTMLMBackend(model, vocab, name="tiny-lm")
+    return tiny_models.tiny_lm(EXAMPLES)
 
 
 @pytest.fixture(scope="module")

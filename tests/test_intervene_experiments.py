@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-import torch
+import tiny_models  # beside this file: pytest puts tests/ on sys.path
 
 from neurotui.analysis.ranking import Ranking
 from neurotui.data.synthetic import detect, generate
@@ -27,9 +27,7 @@ from neurotui.intervene.control import (
 )
 from neurotui.intervene.replay import ablation_record, control_record, replay, translate_record
 from neurotui.intervene.spec import Intervention, Positions
-from neurotui.models.lm import LanguageModel, LMConfig, LSTMLMBackend
-from neurotui.models.seq2seq import LSTMSeq2SeqBackend, Seq2SeqConfig, Seq2SeqModel
-from neurotui.models.vocab import Vocab
+from neurotui.models.seq2seq import LSTMSeq2SeqBackend
 from neurotui.store.memory import MemoryStore
 
 EXAMPLES = generate(60, seed=11)
@@ -39,20 +37,7 @@ FAST = DecodeSettings(max_len=8)  # random models never stop on their own
 
 @pytest.fixture(scope="module")
 def s2s() -> LSTMSeq2SeqBackend:
-    torch.manual_seed(1)
-    src = Vocab.build([e.src for e in EXAMPLES])
-    tgt = Vocab.build([e.tgt for e in EXAMPLES])
-    cfg = Seq2SeqConfig(
-        len(src),
-        len(tgt),
-        emb=16,
-        enc_hidden=8,
-        enc_layers=2,
-        dec_hidden=16,
-        dec_layers=1,
-        dropout=0.0,
-    )
-    return LSTMSeq2SeqBackend(Seq2SeqModel(cfg), src, tgt, name="tiny")
+    return tiny_models.tiny_seq2seq(EXAMPLES, seed=1, dec_layers=1)
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +91,7 @@ def test_ablation_curve_top_bottom_random(s2s, store) -> None:
 
 
 def test_ablation_of_a_language_model_uses_perplexity() -> None:
-    torch.manual_seed(0)
-    vocab = Vocab.build([e.src for e in EXAMPLES])
-    lm = LSTMLMBackend(
-        LanguageModel(LMConfig(len(vocab), emb=8, hidden=8, layers=1, dropout=0.0)), vocab
-    )
+    lm = tiny_models.tiny_lm(EXAMPLES, emb=8, hidden=8, layers=1)
     ranking = Ranking(method="test", order=list(range(8)))
     plan = plan_ablation(ranking, [4, 8], backend=lm, directions=["top", "bottom"])
     curve = run_ablation(lm, plan, [e.src for e in TEST_EX])

@@ -138,6 +138,35 @@ def test_summary_is_exact_on_a_small_corpus() -> None:
         assert [e.value for e in bottom] == pytest.approx(sorted(data[:, neuron])[:3])
 
 
+def test_streamed_top_and_bottom_k_match_a_full_sort_over_many_tiles() -> None:
+    # 20,000 rows: dozens of 512-row tiles, so most of them take the warm path (a
+    # column's tile max/min against its k-th best); a rising trend in column 0 and a
+    # falling one in column 1 keep producing survivors late, column 2 has its extremes
+    # in the first rows only, and NaNs in one block send it through the cleaning path.
+    rng = np.random.default_rng(7)
+    rows, cols, k = 20_000, 9, 6
+    data = rng.normal(size=(rows, cols)).astype(np.float32)
+    data[:, 0] += np.linspace(0, 6, rows, dtype=np.float32)
+    data[:, 1] -= np.linspace(0, 6, rows, dtype=np.float32)
+    data[:7, 2] = [50, -50, 40, -40, 30, -30, 20]
+    data[9000, 3] = np.nan
+    acc = SummaryAccumulator(cols, rows, k=k)
+    for start in range(0, rows, 3333):  # blocks that cut tiles at odd places
+        acc.update(start, data[start : start + 3333])
+    s = acc.finish()
+    clean = np.where(np.isfinite(data), data, np.nan)
+    for j in range(cols):
+        finite = np.flatnonzero(np.isfinite(clean[:, j]))
+        order = finite[np.argsort(-clean[finite, j], kind="stable")]
+        np.testing.assert_array_equal(s.top_rows[:, j], order[:k])
+        np.testing.assert_array_equal(s.top_values[:, j], clean[order[:k], j])
+        order = finite[np.argsort(clean[finite, j], kind="stable")]
+        np.testing.assert_array_equal(s.bottom_rows[:, j], order[:k])
+        np.testing.assert_array_equal(s.bottom_values[:, j], clean[order[:k], j])
+    np.testing.assert_allclose(s.stats.mean, np.nanmean(clean, 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s.stats.std, np.nanstd(clean, 0), rtol=1e-5)
+
+
 def test_summary_excludes_and_counts_nan_and_inf() -> None:
     rng = np.random.default_rng(1)
     data = rng.normal(size=(3000, 6)).astype(np.float32)
@@ -199,6 +228,32 @@ def test_summary_of_an_empty_block_range_is_harmless() -> None:
     assert st.count.tolist() == [0, 0] and np.isnan(st.mean).all()
 
 
+def test_summary_by_site_group_threads_equals_the_single_thread_pass(tmp_path: Path) -> None:
+    tokens, acts = corpus(400, seed=5)  # ~1,800 tokens: both tile paths are taken
+    acts[3][1, 6] = np.nan
+    path = write_store(tmp_path / "t.h5", tokens, acts, SITES)
+    with ns.open(path) as store:
+        seen: list[int] = []
+        one = store.compute_summary(workers=1, chunk_tokens=256)
+        many = store.compute_summary(workers=3, chunk_tokens=256, progress=seen.append)
+    assert sum(seen) == sum(a.size for a in acts)  # every value reported once
+    for field in ("mean", "std", "min", "max", "quantiles", "count", "nonfinite"):
+        np.testing.assert_array_equal(getattr(many.stats, field), getattr(one.stats, field))
+    for field in ("top_rows", "top_values", "bottom_rows", "bottom_values"):
+        np.testing.assert_array_equal(getattr(many, field), getattr(one, field))
+    assert many.stats.nonfinite[6] == 1
+
+
+def test_a_failure_in_a_summary_thread_reaches_the_caller(small) -> None:  # type: ignore[no-untyped-def]
+    path, _, _ = small
+
+    def stop(_: int) -> None:
+        raise KeyboardInterrupt
+
+    with ns.open(path) as store, pytest.raises(KeyboardInterrupt):
+        store.compute_summary(workers=2, progress=stop)
+
+
 # -- our HDF5 layout ----------------------------------------------------------------
 def test_store_round_trip(small: tuple[Path, list, list]) -> None:
     path, tokens, acts = small
@@ -243,6 +298,61 @@ def test_float16_store_and_streamed_summary_agree(tmp_path: Path) -> None:
         again = store.compute_summary()
         np.testing.assert_allclose(store.stats.mean, again.stats.mean, rtol=1e-6)
         np.testing.assert_array_equal(store.stats.max, flat(halves).max(0))
+
+
+def test_writer_keeps_order_across_buffer_flushes_and_overlong_sentences(tmp_path: Path) -> None:
+    # Short sentences fill the reused write buffer several times; one sentence is longer
+    # than the buffer and goes straight through between two flushes.
+    from neurotui.store.writer import _FLUSH_ROWS
+
+    rng = np.random.default_rng(11)
+    lengths = [700] * 5 + [_FLUSH_ROWS + 333] + [5] * 50 + [1500]
+    tokens = [[f"w{i}_{j}" for j in range(n)] for i, n in enumerate(lengths)]
+    acts = [rng.normal(size=(n, WIDTH)).astype(np.float32) for n in lengths]
+    total = sum(lengths)
+    with StoreWriter(tmp_path / "l.h5", SITES, dtype="float16", expected_tokens=total) as w:
+        for t, a in zip(tokens, acts, strict=True):
+            w.add(t, a)
+        w.finish()
+    halves = [a.astype(np.float16).astype(np.float32) for a in acts]
+    with ns.open(tmp_path / "l.h5") as store:
+        assert store.sentences == len(lengths) and store.total_tokens == total
+        for i in (0, 4, 5, 6, 55, len(lengths) - 1):
+            assert store.tokens(i) == tokens[i]
+            np.testing.assert_array_equal(store.activations(i), halves[i])
+        np.testing.assert_array_equal(store.stats.max, flat(halves).max(0))
+        np.testing.assert_allclose(store.stats.mean, flat(halves).mean(0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_raw_chunk_reads_equal_h5py_reads(tmp_path: Path, monkeypatch, dtype: str) -> None:  # type: ignore[no-untyped-def]
+    # 3 sites, one wider than a chunk (1,100 columns: chunked in column bands, so it must
+    # fall back to h5py); ~3,000 rows so the last chunk of each site is partial.
+    from neurotui.store.rawchunks import chunk_map
+
+    rng = np.random.default_rng(4)
+    sites = [("a", 5), ("wide", 1100), ("b", 7)]
+    lengths = [int(x) for x in rng.integers(1, 40, size=150)]
+    tokens = [[f"t{i}"] * n for i, n in enumerate(lengths)]
+    acts = [rng.normal(size=(n, 1112)).astype(np.float32) for n in lengths]
+    path = write_store(tmp_path / f"r{dtype}.h5", tokens, acts, sites, dtype=dtype)
+
+    def blocks() -> list[tuple[int, int, np.ndarray]]:
+        with ns.open(path) as store:
+            return [(s, c, b.copy()) for s, c, b in store.iter_site_blocks(3072)]  # across flushes
+
+    with ns.open(path) as store:
+        kinds = {name: chunk_map(store._ds[name]) is not None for name, _ in sites}
+    assert kinds == {"a": True, "wide": False, "b": True}
+    raw = blocks()
+    monkeypatch.setenv("NEUROTUI_NO_RAW_READS", "1")
+    plain = blocks()
+    assert [(s, c, b.shape) for s, c, b in raw] == [(s, c, b.shape) for s, c, b in plain]
+    for (_, _, x), (_, _, y) in zip(raw, plain, strict=True):
+        np.testing.assert_array_equal(x, y)
+    expected = flat(acts).astype(dtype).astype(np.float32)
+    first_a = np.concatenate([b for s, c, b in raw if c == 0])
+    np.testing.assert_array_equal(first_a, expected[:, :5])
 
 
 def test_writer_checks_shapes_and_names(tmp_path: Path) -> None:

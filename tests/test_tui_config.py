@@ -119,3 +119,42 @@ def test_app_missing_path_is_one_line_error(tmp_path: Path) -> None:
 def test_theme_files_parse(name: str) -> None:
     themes = load_themes(user_dir=Path("/nonexistent"))
     assert themes.themes[name].to_color_system() is not None
+
+
+def test_mode_keys_go_through_the_keymap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mode.<name>`` ids rebind the modes' digits; mode screens' ids are known ids."""
+    from neurotui.tui.app import NeurotuiApp
+    from neurotui.tui.testing import make_partner_stores, settle, sync
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "keymap.toml"
+    path.write_text(
+        '[keys]\n"mode.manipulate" = "f2"\n"mode.analysis" = "f1"\n'
+        '"manipulate.save" = "ctrl+s"\n"mode.nothing" = "f9"\n'
+    )
+
+    @sync
+    async def flow() -> None:
+        app = NeurotuiApp(stores=make_partner_stores(), keymap_file=path)
+        warnings: list[str] = []
+        real_notify = app.notify
+        app.notify = lambda msg, **kw: (warnings.append(msg), real_notify(msg, **kw))  # type: ignore[method-assign]
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            assert app.current_mode == "analysis"
+            assert warnings == [f"{path}: unknown binding id 'mode.nothing'"]
+            await pilot.press("2")  # the old digit no longer switches
+            await pilot.pause()
+            assert app.current_mode == "analysis"
+            await pilot.press("f2")
+            await pilot.pause()
+            assert app.current_mode == "manipulate"
+            await pilot.press("f1")
+            await pilot.pause()
+            assert app.current_mode == "analysis"
+            await pilot.press("3")  # modes not in the keymap keep their digit
+            await pilot.pause()
+            assert app.current_mode == "ablation"
+
+    flow()

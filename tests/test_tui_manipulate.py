@@ -117,20 +117,171 @@ async def test_clamp_changes_translation_and_failure_recovers(store, monkeypatch
             ),
         )
         assert screen.runner.backend.active_hook_count() == 0
-        # save: the current intervention is appended to the JSONL log (replayable)
-        import json
-        import os
-
-        await pilot.press("s")
-        log_path = Path(os.environ["NEUROTUI_INTERVENTION_LOG"])
-        await _wait(pilot, lambda: log_path.is_file() and screen.pending is None)
-        record = json.loads(log_path.read_text(encoding="utf-8").splitlines()[-1])
-        assert record["kind"] == "translate"
-        assert "saved to" in screen.outcome.description
+        # an error while the hooks are attached must not leave one behind
         backend = screen.runner.backend
+        real_translate = backend.translate
+
+        def exploding(*args, **kwargs):  # type: ignore[no-untyped-def]
+            if backend.active_hook_count():
+                raise RuntimeError("injected failure inside the hooks")
+            return real_translate(*args, **kwargs)
+
+        backend.translate = exploding
+        await pilot.press("plus")
+        await _wait(pilot, lambda: screen.error is not None and screen.pending is None)
+        assert "inside the hooks" in screen.error
+        assert backend.active_hook_count() == 0
+        del backend.translate  # the class's method again
+        await pilot.press("plus")
+        await _wait(pilot, lambda: screen.pending is None and screen.error is None)
+        assert backend.active_hook_count() == 0
         screen.close_runner()
         await asyncio.sleep(0)
         assert backend.active_hook_count() == 0
+
+
+def _log_path() -> Path:
+    import os
+
+    return Path(os.environ["NEUROTUI_INTERVENTION_LOG"])
+
+
+@sync
+async def test_shared_cursor_visible_sentences_save_and_load(store) -> None:  # type: ignore[no-untyped-def]
+    """The session's text cursor drives the mode; ``v`` shows more pairs; ``s`` names and
+    saves; ``l`` lists the log, loads the saved one and re-runs it to the logged output;
+    a record that no longer fits the store is a notification."""
+    import json
+
+    from neurotui.intervene import log as runlog
+    from neurotui.tui.screens.intervention_picker import InterventionPicker
+    from neurotui.tui.screens.manipulate import VISIBLE, ManipulateScreen
+    from neurotui.tui.screens.prompt import PromptScreen
+    from neurotui.tui.widgets.sentence_view import SentenceView
+
+    app = _app(store)
+    async with app.run_test(size=(140, 40)) as pilot:
+        active = app.session.active
+        active.view.cursor = NEURONS[0]
+        active.view.pinned = NEURONS[1:]
+        # the analysis view's cursor goes into the session …
+        app.screen.query_one(SentenceView).jump_to(2, 1)
+        await pilot.pause()
+        assert (active.view.sentence, active.view.token) == (2, 1)
+        # … and the manipulation mode works on that sentence and token
+        await pilot.press("2")
+        screen = app.screen
+        assert isinstance(screen, ManipulateScreen)
+        assert (screen.sentence, screen.token) == (2, 1)
+        await pilot.press("right_square_bracket")  # moving here moves the shared cursor
+        assert (active.view.sentence, active.view.token) == (3, 0)
+        await pilot.press("1")
+        await pilot.pause()
+        view = app.screen.query_one(SentenceView)
+        assert (view.cursor_sentence, view.cursor_position) == (3, 0)
+        await pilot.press("2")
+        assert app.screen is screen and screen.sentence == 3
+
+        # visible sentences: one request, several original/modified pairs
+        await pilot.press(*["plus"] * 8, "v")
+        await _wait(
+            pilot,
+            lambda: (
+                screen.outcome is not None
+                and screen.outcome.request[:2] == ("set", 6.0)
+                and len(screen.outcome.others) == VISIBLE - 1
+                and screen.pending is None
+            ),
+        )
+        shown = _text(screen, "#manip-visible")
+        assert "next sentences" in shown
+        assert screen.query_one("#manip-visible").region.height >= 2 * (VISIBLE - 1)  # laid out
+        for index, c in screen.outcome.others:
+            assert index in range(4, 4 + VISIBLE - 1)
+            assert f"{index + 1} " in shown and c.original.tokens[0] in shown
+        assert screen.runner.backend.active_hook_count() == 0
+        await pilot.press("v")
+        await _wait(pilot, lambda: screen.pending is None and not screen.outcome.others)
+        assert _text(screen, "#manip-visible").strip() == ""
+
+        # save under a name (a prompt), then change the settings
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*"to-present", "enter")
+        await _wait(
+            pilot, lambda: screen.pending is None and screen.outcome.saved_as == "to-present"
+        )
+        record = json.loads(_log_path().read_text(encoding="utf-8").splitlines()[-1])
+        assert record["kind"] == "translate" and record["name"] == "to-present"
+        assert record["app"]["sentence"] == 3 and record["spec"][0]["unit"] == "sigma"
+        saved_modified = record["modified"][0]
+        assert saved_modified == screen.outcome.comparison.modified.text
+        await pilot.press("o", "minus", "right_square_bracket")
+        await _wait(
+            pilot,
+            lambda: screen.pending is None and screen.outcome.request[0] == "add",
+        )
+        assert screen.sentence == 4
+
+        # the picker lists it; Enter loads it and re-runs it
+        notes: list[str] = []
+        real_notify = app.notify
+        app.notify = lambda msg, **kw: (notes.append(msg), real_notify(msg, **kw))  # type: ignore[method-assign]
+        await pilot.press("l")
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, InterventionPicker)
+        assert picker.saved[0].name == "to-present"
+        assert picker.saved[0].neurons[:2] == ["enc.l1.fw:0", "enc.l1.fw:1"]
+        assert picker.saved[0].describe_value() == "+6σ"
+        await pilot.press("enter")
+        await _wait(
+            pilot,
+            lambda: (
+                app.screen is screen
+                and screen.pending is None
+                and screen.outcome.request[:2] == ("set", 6.0)
+            ),
+        )
+        assert screen.sentence == 3 and screen.label == "to-present"
+        assert screen.outcome.comparison.modified.text == saved_modified
+        assert "to-present" in _text(screen, "#manip-controls")
+        assert notes[-1] == "loaded to-present: 10 neurons, set"  # a clean fit: no caveats
+
+        # a record that no longer fits (unknown site) is a notification, not a crash
+        bad = {k: v for k, v in record.items() if k not in ("schema", "time", "neurotui")}
+        bad["name"] = "stale"
+        bad["interventions"] = [dict(record["interventions"][0], site="enc.l9.fw")]
+        runlog.append(bad)
+        await pilot.press("l")
+        await pilot.pause()
+        assert app.screen.saved[0].name == "stale"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is screen
+        assert any("enc.l9.fw" in n and "not in store" in n for n in notes)
+        assert screen.label == "to-present"  # nothing changed
+        assert screen.runner.backend.active_hook_count() == 0
+
+        # a key pressed while a save runs does not cancel the save
+        lines = len(_log_path().read_text(encoding="utf-8").splitlines())
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("ctrl+a", "ctrl+k", *"again", "enter", "plus")
+        await _wait(
+            pilot,
+            lambda: (
+                screen.pending is None
+                and screen.outcome.request[:2] == ("set", 6.5)
+                and len(_log_path().read_text(encoding="utf-8").splitlines()) == lines + 1
+            ),
+        )
+        record = json.loads(_log_path().read_text(encoding="utf-8").splitlines()[-1])
+        assert record["name"] == "again" and record["spec"][0]["value"] == 6.0
+        assert any("saved as 'again'" in n for n in notes)
+        assert screen.runner.backend.active_hook_count() == 0
+        screen.close_runner()
 
 
 @sync
@@ -142,6 +293,23 @@ async def test_no_selection_says_so(store) -> None:  # type: ignore[no-untyped-d
         await pilot.pause(0.2)
         assert "select or pin neurons" in _text(app.screen, "#manip-controls")
         assert app.screen.runner is None
+        # ? shows this mode's help and its bindings, the new ones included
+        from neurotui.tui.screens.help import HelpScreen
+
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert "## Manipulation" in app.screen.pane_help
+        table = dict((d, k) for k, d in app.screen.bindings_table)
+        assert table["Visible"] == "v" and table["Load"] == "l" and table["Save"] == "s"
+        assert table["Manipulate"] == "2"  # the mode keys are listed too
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        # l with no log yet says so (no crash)
+        await pilot.press("l")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "ManipulateScreen"
 
 
 def test_manipulation_snapshot(snap_compare, store) -> None:  # type: ignore[no-untyped-def]
@@ -191,6 +359,12 @@ async def test_ablation_curve_runs_and_cancels(store) -> None:  # type: ignore[n
         assert "top 200" in _text(screen, "#abl-outputs")
         assert "sentence 2/4" in _text(screen, "#abl-outputs")
         assert screen.runner.backend.active_hook_count() == 0
+        # "b" plots chrF instead of BLEU: the plotted series become the chrF values
+        bleu = [curve.baseline.bleu, *(p.bleu for p in curve.points if p.direction == "top")]
+        assert screen.plotted["top"] == bleu
+        await pilot.press("b")
+        chrf = [curve.baseline.chrf, *(p.chrf for p in curve.points if p.direction == "top")]
+        assert screen.metric == "chrf" and screen.plotted["top"] == chrf != bleu
 
         # Big enough that even a fast machine is still running when "x" arrives.
         screen.count, screen.steps = 200, (10, 25, 50, 75, 100, 150, 200, 300)
@@ -214,3 +388,47 @@ def test_ablation_snapshot(snap_compare, store) -> None:  # type: ignore[no-unty
         await pilot.press("right")
 
     assert snap_compare(_app(store), terminal_size=(120, 32), run_before=run_curve)
+
+
+def test_saved_interventions_parse_cli_and_app_records() -> None:
+    """The picker lists translate records newest first; what the mode cannot hold is noted."""
+    from neurotui.tui.screens.intervention_picker import saved_interventions
+
+    app_record = {
+        "kind": "translate",
+        "_line": 1,
+        "time": "2026-11-21T23:00:00+00:00",
+        "model": "synth-en-fr-1",
+        "name": "to-present",
+        "spec": [{"neurons": ["enc.l1.fw:0"], "op": "set", "value": 6.0, "unit": "sigma"}],
+        "interventions": [{"site": "enc.l1.fw", "neurons": [0], "op": "set", "value": [1.5]}],
+        "sources": ["a b ."],
+        "modified": ["x y ."],
+        "app": {"store": "s", "sentence": 3, "token": 0},
+    }
+    cli_record = {
+        "kind": "translate",
+        "_line": 3,
+        "time": "2026-11-21T23:05:00+00:00",
+        "model": "m",
+        "model_path": "/x/models/m",
+        "spec": [
+            {"site": "enc.l0", "neurons": [5, 7], "op": "add", "value": [1.0, 2.0]},
+            {"site": "dec.l0", "neurons": [1], "op": "zero"},
+        ],
+        "interventions": [
+            {"site": "enc.l0", "neurons": [5, 7], "op": "add", "value": [1.0, 2.0]},
+            {"site": "dec.l0", "neurons": [1], "op": "zero"},
+        ],
+        "sources": ["c d ."],
+        "modified": ["z ."],
+    }
+    other = {"kind": "ablate", "_line": 2}
+    listed = saved_interventions([app_record, other, cli_record])
+    assert [s.line for s in listed] == [3, 1]  # newest first, ablation records left out
+    cli, app = listed
+    assert cli.neurons == ["enc.l0:5", "enc.l0:7", "dec.l0:1"] and cli.op == "add"
+    assert cli.value == 1.0 and cli.model == "m" and cli.name == ""
+    assert len(cli.notes) == 2  # two different interventions; per-neuron values
+    assert app.name == "to-present" and app.describe_value() == "+6σ" and not app.notes
+    assert app.app["sentence"] == 3 and app.modified == "x y ." and app.when.startswith("2026")

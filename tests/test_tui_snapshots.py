@@ -71,3 +71,33 @@ async def test_help_screen_shows_pane_help_and_keymap() -> None:
 def test_monochrome(snap_compare) -> None:  # type: ignore[no-untyped-def]
     app = NeurotuiApp(stores=make_partner_stores(), mono=True)
     assert snap_compare(app, terminal_size=(120, 30), run_before=_explore)
+
+
+# -- control mode -------------------------------------------------------------------------
+def test_control_mode(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """Control mode after tense → present on 10 sentences of the sample model: header with
+    device/runner, choices, flip rate next to the seeds' figures, a flipped example."""
+    import time
+
+    import neurotui.store as ns
+    from neurotui.store.samples import sample_store
+
+    store = ns.open(sample_store())
+
+    async def run_control(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("4")
+        screen = pilot.app.screen
+        screen.count = 10
+        await pilot.press("enter")
+        end = time.monotonic() + 90
+        while screen.outcome is None or screen.pending is not None:
+            assert time.monotonic() < end, "the control run did not finish"
+            await pilot.pause(0.05)
+        await pilot.press("down")
+        await pilot.pause()
+
+    app = NeurotuiApp(stores=[store], open_default=False, device="cpu")
+    try:
+        assert snap_compare(app, terminal_size=(120, 24), run_before=run_control)
+    finally:
+        store.close()

@@ -50,7 +50,7 @@ class ProbeConfig:
     l2: float = DEFAULT_L2
     epochs: int | None = None  # None: auto (see epochs_for)
     batch_size: int = 1024
-    lr: float = 0.02
+    lr: float = 0.01  # Adam (with epochs_for's budget: see docs/rankings.md, "Probe")
     average_from: float = 0.5  # average the iterates of the last half of the steps
     optimizer: str = "auto"  # auto, adam or sgd (see choose_optimizer)
     lr_scale: float = 1.0  # SGD step as a multiple of 1/curvature
@@ -93,7 +93,7 @@ def canonical_weights(weight: np.ndarray, l1: float) -> np.ndarray:
 
 def epochs_for(rows: int, requested: int | None, features: int = 1) -> int:
     """Epochs to run: as requested, else about 240k row visits (and at most about 1e9
-    row × feature visits), between 2 and 6 epochs.
+    row × feature visits), between 2 and 10 epochs.
 
     Why a row budget: a small set needs several passes, a large one converges in two; a
     fixed budget keeps training time roughly flat in the data size and stops before the
@@ -103,7 +103,7 @@ def epochs_for(rows: int, requested: int | None, features: int = 1) -> int:
         return max(1, int(requested))
     by_rows = math.ceil(240_000 / max(rows, 1))
     by_work = math.ceil(1e9 / max(rows * features, 1))  # wide data: fewer passes
-    return int(max(2, min(6, by_rows, by_work)))
+    return int(max(2, min(10, by_rows, by_work)))
 
 
 @dataclass

@@ -5,6 +5,10 @@
 tense, number and gender for every target class and prints a summary next to Bau et al.'s
 67 / 37 / 21 %. The grid is searched on the synthetic dev split and the chosen point is
 reported on the test split. ``--json`` carries ``flip_rate`` and ``bleu_untouched``.
+
+Real-text models whose card lists tagged dev/test sets (``bible-en-fr``) take their cases,
+probe labels and output detector from :mod:`neurotui.intervene.realtext` (tense and number;
+BLEU against the reference, ``"bleu_against": "reference"``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "at the source words that express the property, re-translate sentences whose "
             "property differs, and measure how many outputs flip to the target (with the BLEU "
             "of the output against the expected flipped translation). Needs a model of the "
-            "synthetic grammar (the bundled synth-en-fr models)."
+            "synthetic grammar (the bundled synth-en-fr models) or a real-text model with tagged "
+            "dev/test sets (bible-en-fr: tense and number, read by French rules)."
         ),
     )
     p.add_argument("model", metavar="MODEL", help="bundled model name or checkpoint directory")
@@ -110,19 +115,16 @@ def run(args: argparse.Namespace) -> int:
     from neurotui.intervene.control import (
         DEFAULT_STRENGTHS,
         SEED_FLIP_RATES,
-        ControlRequest,
         check_target,
-        clamp_profile,
-        control_cases,
-        ranked_neurons,
         run_control,
     )
+    from neurotui.intervene.realtext import REALTEXT_PROPS, check_realtext_prop, realtext_data
     from neurotui.intervene.replay import control_record
     from neurotui.intervene.workflows import (
+        control_request,
         open_store,
-        store_examples,
+        require_translation_model,
         synthetic_splits,
-        task_ranking,
     )
     from neurotui.models.registry import load_backend
 
@@ -141,48 +143,46 @@ def run(args: argparse.Namespace) -> int:
             raise NeurotuiError("--target needs one --task (not all)")
         check_target(tasks[0], args.target)
     backend = load_backend(args.model, args.device)
-    if backend.kind != "seq2seq":
-        raise NeurotuiError(
-            f"control experiments need a translation model ({backend.name} is {backend.kind})"
-        )
-    encoder_sites = [s.name for s in backend.sites() if s.side == "encoder"]
+    require_translation_model(backend)
+    real = realtext_data(backend)  # None: a model of the synthetic grammar
+    if real is not None:
+        if args.task == "all":
+            tasks = list(REALTEXT_PROPS)
+        for task in tasks:
+            check_realtext_prop(task)
     store = open_store(args.store, backend, required=True, why="a control experiment")
     assert store is not None
-    splits = synthetic_splits()
-    behind = store_examples(store, splits)
-    dev, test = splits["dev"], splits["test"]
+    if real is not None:  # derive the tense/number labels once, not per target class
+        store = real.wrap(store)  # type: ignore[assignment]
+    splits = synthetic_splits() if real is None else None
     settings = DecodeSettings(beam=args.beam, batch_size=args.batch_size)
     quiet = args.json or not sys.stderr.isatty()
     results: list[dict[str, Any]] = []
     texts: list[str] = []
     try:
         for task in tasks:
-            ranking, ranking_name = task_ranking(store, task, args.ranking, seed=args.seed)
+            found = None  # the task's ranking, found for its first target class
             targets = [args.target] if args.target else list(PROP_VALUES[task])
             for target in targets:
-                ids = ranked_neurons(ranking, target, store, encoder_sites)[: max(ns)]
-                if not ids:
-                    raise NeurotuiError(
-                        f"ranking {ranking_name} has no encoder neurons of {backend.name}"
-                    )
-                profile = clamp_profile(store, ids, task, target, store_examples=behind, prop=task)
-                search = control_cases(dev, task, target)
-                tests = control_cases(test, task, target)
-                if args.limit:
-                    search, tests = search[: args.limit], tests[: args.limit]
-                request = ControlRequest(
-                    prop=task,
-                    target=target,
-                    profile=profile,
-                    search_cases=search,
-                    test_cases=tests,
+                plan = control_request(
+                    backend,
+                    store,
+                    task,
+                    target,
+                    real=real,
                     ns=ns,
                     strengths=strengths,
                     mode=args.mode,
                     scopes=scopes,
+                    limit=args.limit,
                     min_bleu=args.min_bleu,
-                    ranking=ranking_name,
+                    ranking=found,
+                    ranking_spec=args.ranking,
+                    seed=args.seed,
+                    splits=splits,
                 )
+                found = (plan.ranking, plan.ranking_name)
+                request, ranking_name = plan.request, plan.ranking_name
 
                 def progress(
                     done: int, total: int, message: str, _t: str = f"{task}→{target}"
@@ -209,12 +209,12 @@ def run(args: argparse.Namespace) -> int:
                 doc.update(
                     {
                         "ranking": ranking_name,
-                        "clamp_means": profile.source,
+                        "clamp_means": plan.clamp_means,
                         "log": str(log_path) if log_path else None,
                     }
                 )
                 results.append(doc)
-                texts.append(_describe(result, ranking_name, profile.source))
+                texts.append(_describe(result, ranking_name, plan.clamp_means))
     finally:
         store.close()
     summary = _summary(results, SEED_FLIP_RATES)
@@ -227,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print("\n\n".join(texts))
     if len(results) > 1:
-        print("\n" + _summary_table(backend.name, summary))
+        print("\n" + _summary_table(backend.name, summary, real is not None))
     return 0
 
 
@@ -262,7 +262,7 @@ def _summary(results: list[dict[str, Any]], seeds: dict[str, float]) -> dict[str
     return out
 
 
-def _summary_table(model: str, summary: dict[str, Any]) -> str:
+def _summary_table(model: str, summary: dict[str, Any], reference: bool = False) -> str:
     lines = [
         f"{model}: test flip rates (mean over target classes; best class) vs Bau et al. 2019",
         f"{'task':<8} {'ours (mean)':>11} {'ours (best)':>11} {'BLEU':>6} {'exact':>6} {'seeds':>6}",
@@ -274,5 +274,10 @@ def _summary_table(model: str, summary: dict[str, Any]) -> str:
             f"{e['bleu_untouched']:>6.2f} {100 * e['exact_rate']:>5.1f}% "
             f"{'' if seed is None else f'{100 * seed:.0f}%':>6}"
         )
-    lines.append("BLEU: outputs vs the expected flipped translation; exact: outputs equal to it")
+    if reference:  # real text: no flipped translation exists
+        lines.append("BLEU: outputs vs the reference (original property); exact: equal to it")
+    else:
+        lines.append(
+            "BLEU: outputs vs the expected flipped translation; exact: outputs equal to it"
+        )
     return "\n".join(lines)

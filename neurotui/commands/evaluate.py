@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="evaluate a ranking with a probe (masking-out, retraining, control task)",
         description=(
             "Train a probe for the task on all neurons, then keep only the top / bottom / "
-            "random N%% of the ranking: masking-out re-scores the trained probe with every "
+            "random N% of the ranking: masking-out re-scores the trained probe with every "
             "other activation zeroed (the paper's Table 2), retraining trains a new probe on "
             "the kept neurons (Table 4). --control adds control-task selectivity."
         ),

@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report",
         help="paper-style findings on the sample models",
         description=(
-            "Probe accuracy vs the majority baseline, masking top vs bottom 10%%, the "
+            "Probe accuracy vs the majority baseline, masking top vs bottom 10%, the "
             "position, tense and number neurons, and cross-model top neurons vs the "
             "single-model baselines — on the bundled sample models (their stores are built "
             "on first use) or on the stores given with --stores (first one is analysed)."

@@ -22,7 +22,9 @@ highest flip rate among points whose BLEU is at least that of the unclamped outp
 clamp that wrecks the sentence does not count), and reports it on the *test* set; the
 headline number is not tuned on what it reports.
 Everything a run needs is in :class:`ControlRequest` (neuron names and raw clamp values,
-sentences and positions), so the log can replay it without the store.
+sentences and positions, the detector's name), so the log can replay it without the store.
+Real-text models use another detector (French rules), the reference translation as
+``expected`` and a relative BLEU floor: see :mod:`neurotui.intervene.realtext`.
 """
 
 from __future__ import annotations
@@ -56,6 +58,23 @@ DEFAULT_STRENGTHS: dict[str, tuple[float, ...]] = {
 SEED_FLIP_RATES = {"tense": 0.67, "number": 0.37, "gender": 0.21}
 
 ProgressFn = Callable[[int, int, str], None]
+DetectFn = Callable[[str], dict[str, "str | None"]]
+#: property detectors by name (what a ControlRequest records): the synthetic grammar's exact
+#: reader, and the French rules for real text (:mod:`neurotui.data.french`)
+DETECTORS = ("synthetic", "french-rules")
+
+
+def get_detector(name: str) -> DetectFn:
+    """The detector called ``name`` (one-line error for an unknown one)."""
+    if name == "synthetic":
+        from neurotui.data.synthetic import detect
+
+        return detect
+    if name == "french-rules":
+        from neurotui.data.french import detect as detect_french
+
+        return detect_french
+    raise NeurotuiError(f"detector {name!r} is not one of {', '.join(DETECTORS)}")
 
 
 # -- cases ------------------------------------------------------------------------------
@@ -64,7 +83,7 @@ class ControlCase:
     """One test sentence: where to clamp and what the flipped translation should be."""
 
     source: str
-    expected: str  # flip(example, prop, target).tgt
+    expected: str  # flip(example, prop, target).tgt; on real text the reference
     positions: list[int]
     original_value: str
 
@@ -359,10 +378,14 @@ def run_point(
     settings: DecodeSettings | None = None,
     should_stop: Callable[[], bool] | None = None,
     keep_outputs: bool = False,
+    detector: DetectFn | None = None,
 ) -> ControlPoint:
-    """Translate ``cases`` with the clamp applied and score flips and BLEU."""
-    from neurotui.data.synthetic import detect
+    """Translate ``cases`` with the clamp applied and score flips and BLEU.
+
+    ``detector`` reads the property of an output (default: the synthetic grammar's)."""
     from neurotui.metrics import bleu as corpus_bleu
+
+    detect = detector or get_detector("synthetic")
 
     if should_stop is not None and should_stop():
         raise Cancelled("control")
@@ -411,6 +434,9 @@ class ControlRequest:
     scopes: list[str] = field(default_factory=lambda: ["property"])
     min_bleu: float | None = None
     ranking: str = ""
+    detector: str = "synthetic"  # a name in DETECTORS
+    bleu_against: str = "expected"  # what ``expected`` is: the flipped translation or a reference
+    min_bleu_ratio: float = 1.0  # default floor: this share of the unclamped dev BLEU
 
     def grid(self) -> list[Setting]:
         limit = len(self.profile.names)
@@ -435,6 +461,9 @@ class ControlRequest:
             "scopes": self.scopes,
             "min_bleu": self.min_bleu,
             "ranking": self.ranking,
+            "detector": self.detector,
+            "bleu_against": self.bleu_against,
+            "min_bleu_ratio": self.min_bleu_ratio,
         }
 
     @classmethod
@@ -452,6 +481,9 @@ class ControlRequest:
             scopes=[str(x) for x in data.get("scopes", ["property"])],
             min_bleu=None if min_bleu is None else float(min_bleu),
             ranking=str(data.get("ranking", "")),
+            detector=str(data.get("detector", "synthetic")),
+            bleu_against=str(data.get("bleu_against", "expected")),
+            min_bleu_ratio=float(data.get("min_bleu_ratio", 1.0)),
         )
 
 
@@ -470,6 +502,8 @@ class ControlResult:
     min_bleu: float = 0.0
     seconds: float = 0.0
     examples: list[dict[str, Any]] = field(default_factory=list)
+    detector: str = "synthetic"
+    bleu_against: str = "expected"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -491,6 +525,8 @@ class ControlResult:
             "curve": [p.to_dict() for p in self.curve],
             "examples": self.examples,
             "seconds": round(self.seconds, 3),
+            "detector": self.detector,
+            "bleu_against": self.bleu_against,
         }
 
     def table(self) -> str:
@@ -511,7 +547,7 @@ class ControlResult:
         lines.append(
             f"test ({self.test.total} sentences, {self.prop} → {self.target}, "
             f"{self.best.setting.describe()}): flip rate {100 * self.test.flip_rate:.1f}% "
-            f"(no clamp: {100 * self.test_baseline.flip_rate:.1f}%), BLEU vs expected "
+            f"(no clamp: {100 * self.test_baseline.flip_rate:.1f}%), BLEU vs {self.bleu_against} "
             f"{self.test.bleu_untouched:.2f} (no clamp: {self.test_baseline.bleu_untouched:.2f}), "
             f"exactly the expected translation {100 * self.test.exact_rate:.1f}%"
             + (f"; Bau et al. 2019: {100 * seed:.0f}%" if seed is not None else "")
@@ -569,7 +605,11 @@ def run_control(
     grid = request.grid()
     total = len(grid) + 3
     start = time.perf_counter()
-    common: dict[str, Any] = {"settings": settings, "should_stop": should_stop}
+    common: dict[str, Any] = {
+        "settings": settings,
+        "should_stop": should_stop,
+        "detector": get_detector(request.detector),
+    }
     prop, target = request.prop, request.target
 
     def point(cases: list[ControlCase], setting: Setting, keep: bool = False) -> ControlPoint:
@@ -585,7 +625,11 @@ def run_control(
         if progress is not None:
             progress(k, total, setting.describe())
         curve.append(point(request.search_cases, setting))
-    floor = search_baseline.bleu_untouched if request.min_bleu is None else request.min_bleu
+    floor = (
+        search_baseline.bleu_untouched * request.min_bleu_ratio
+        if request.min_bleu is None
+        else request.min_bleu
+    )
     best = choose(curve, floor)
     if progress is not None:
         progress(len(grid) + 1, total, f"test {best.setting.describe()}")
@@ -605,4 +649,6 @@ def run_control(
         min_bleu=floor,
         seconds=time.perf_counter() - start,
         examples=_examples(request.test_cases, baseline, test, examples),
+        detector=request.detector,
+        bleu_against=request.bleu_against,
     )

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from neurotui.data.synthetic import Example
     from neurotui.intervene.bind import BoundIntervention
     from neurotui.intervene.compare import Comparison
+    from neurotui.intervene.control import ControlRequest
+    from neurotui.intervene.realtext import RealText
     from neurotui.intervene.spec import Intervention
     from neurotui.models.base import Backend
     from neurotui.store.api import Store
@@ -324,3 +326,112 @@ def store_examples(store: Store, splits: dict[str, list[Example]]) -> list[Examp
         ):
             return examples
     return None
+
+
+# -- control experiments ----------------------------------------------------------------
+def require_translation_model(backend: Backend) -> None:
+    """Control experiments clamp encoder neurons and read translations: seq2seq only."""
+    if backend.kind != "seq2seq":
+        raise NeurotuiError(
+            f"control experiments need a translation model ({backend.name} is {backend.kind})"
+        )
+
+
+@dataclass
+class ControlPlan:
+    """A control experiment ready for ``run_control``, with the ranking it was built from.
+
+    Why the ranking rides along: callers reuse it for the task's other target classes
+    (the CLI's ``--task all``) or keep it for the next run (the app), and show its name.
+    """
+
+    request: ControlRequest
+    ranking: Ranking
+    ranking_name: str
+
+    @property
+    def clamp_means(self) -> str:
+        """Where the class means came from (property positions or the task's labels)."""
+        return self.request.profile.source
+
+
+def control_request(
+    backend: Backend,
+    store: Store,
+    task: str,
+    target: str,
+    *,
+    real: RealText | None,
+    ns: Sequence[int],
+    strengths: Sequence[float],
+    mode: str,
+    scopes: Sequence[str],
+    limit: int | None = None,
+    min_bleu: float | None = None,
+    ranking: tuple[Ranking, str] | None = None,
+    ranking_spec: str | None = None,
+    seed: int = 0,
+    splits: dict[str, list[Example]] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ControlPlan:
+    """Build the control experiment ``task`` → ``target`` the CLI and the app both run.
+
+    The neurons: ``ranking`` when given (one already at hand), else :func:`task_ranking`
+    (``ranking_spec``, a saved ranking for ``task``, or a fresh probe with ``seed``); the
+    first ``max(ns)`` encoder neurons for ``target``. ``real`` (a real-text model's tagged
+    sets, :func:`neurotui.intervene.realtext.realtext_data`) takes the cases and labels
+    from the card's files; ``None`` uses the synthetic grammar (``splits``, default
+    :func:`synthetic_splits`). ``limit``: at most this many dev and test cases each.
+    """
+    from neurotui.intervene.control import (
+        ControlRequest,
+        clamp_profile,
+        control_cases,
+        ranked_neurons,
+    )
+
+    def say(message: str) -> None:
+        if progress is not None:
+            progress(message)
+
+    # real text: tense/number labels derived from the store's POS tags (a no-op on a
+    # store already wrapped)
+    labelled = real.wrap(store) if real is not None else store
+    if ranking is None:
+        say(f"ranking neurons for {task}")
+        ranking = task_ranking(labelled, task, ranking_spec, seed=seed)
+    found, ranking_name = ranking
+    say("clamp values")
+    encoder = [s.name for s in backend.sites() if s.side == "encoder"]
+    ids = ranked_neurons(found, target, labelled, encoder)[: max(ns)]
+    if not ids:
+        raise NeurotuiError(f"ranking {ranking_name} has no encoder neurons of {backend.name}")
+    if real is not None:  # real text: cases from the card's tagged sets
+        profile = clamp_profile(labelled, ids, task, target, prop=task)
+        search = real.cases("dev", task, target)
+        tests = real.cases("test", task, target)
+        fields = real.request_fields()
+    else:  # the synthetic grammar: exact cases and flipped translations
+        splits = splits if splits is not None else synthetic_splits()
+        behind = store_examples(store, splits)
+        profile = clamp_profile(store, ids, task, target, store_examples=behind, prop=task)
+        search = control_cases(splits["dev"], task, target)
+        tests = control_cases(splits["test"], task, target)
+        fields = {}
+    if limit:
+        search, tests = search[:limit], tests[:limit]
+    request = ControlRequest(
+        prop=task,
+        target=target,
+        profile=profile,
+        search_cases=search,
+        test_cases=tests,
+        ns=list(ns),
+        strengths=list(strengths),
+        mode=mode,
+        scopes=list(scopes),
+        min_bleu=min_bleu,
+        ranking=ranking_name,
+        **fields,
+    )
+    return ControlPlan(request, found, ranking_name)

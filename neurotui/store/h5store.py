@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ import numpy as np
 from neurotui.errors import StoreError
 from neurotui.store import layout
 from neurotui.store.base import BaseStore, make_sites, neuron_from_summary
+from neurotui.store.rawchunks import ChunkMap, chunk_map
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.analysis.ranking import Ranking
@@ -211,21 +213,59 @@ class NeurotuiStore(BaseStore):
         return plan
 
     @_guard_iter
-    def iter_site_blocks(self, chunk_tokens: int = 65536) -> Iterator[tuple[int, int, np.ndarray]]:
-        """Per-site corpus blocks read straight into a reused float32 buffer."""
+    def iter_site_blocks(
+        self, chunk_tokens: int = 65536, sites: Sequence[str] | None = None
+    ) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Per-site corpus blocks read straight into a reused float32 buffer.
+
+        ``sites`` restricts the pass to those sites (the summary pass gives each worker
+        thread its own group of sites).
+        """
         total = self.total_tokens
         step = _aligned(chunk_tokens)
-        for site in self._sites:
-            ds = self._ds[site.name]
-            buf = np.empty((min(step, max(total, 1)), site.size), dtype=np.float32)
-            native = ds.dtype == np.float32
-            for start in range(0, total, step):
-                n = min(step, total - start)
-                if native:
-                    ds.read_direct(buf, np.s_[start : start + n], np.s_[0:n])
-                    yield start, site.offset, buf[:n]
-                else:
-                    yield start, site.offset, ds[start : start + n].astype(np.float32)
+        chosen = set(sites) if sites is not None else None
+        fd = -1
+        try:
+            for site in self._sites:
+                if chosen is not None and site.name not in chosen:
+                    continue
+                ds = self._ds[site.name]
+                buf = np.empty((min(step, max(total, 1)), site.size), dtype=np.float32)
+                raw = self._chunk_map(site.name)
+                if raw is not None and fd < 0:
+                    fd = os.open(self.path, os.O_RDONLY)
+                half = (
+                    np.empty_like(buf, dtype=np.float16)
+                    if raw is not None and raw.dtype.itemsize == 2
+                    else None
+                )
+                native = ds.dtype == np.float32
+                for start in range(0, total, step):
+                    n = min(step, total - start)
+                    if raw is not None:  # os.preadv: the interpreter lock is released
+                        if half is None:
+                            raw.read_into(fd, start, buf[:n])
+                        else:
+                            raw.read_into(fd, start, half[:n])
+                            np.copyto(buf[:n], half[:n])
+                        yield start, site.offset, buf[:n]
+                    elif native:
+                        ds.read_direct(buf, np.s_[start : start + n], np.s_[0:n])
+                        yield start, site.offset, buf[:n]
+                    else:
+                        yield start, site.offset, ds[start : start + n].astype(np.float32)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def _chunk_map(self, site: str) -> ChunkMap | None:
+        """Where ``site``'s chunks lie, when they can be read raw (cached per store)."""
+        cache = self.__dict__.setdefault("_chunk_maps", {})
+        if site not in cache:
+            cache[site] = (
+                None if os.environ.get("NEUROTUI_NO_RAW_READS") else chunk_map(self._ds[site])
+            )
+        return cache[site]
 
     # -- summaries -----------------------------------------------------------------
     @_guard

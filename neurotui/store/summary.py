@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -32,8 +32,11 @@ DEFAULT_LEVELS = np.array([0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99])
 DEFAULT_K = 10
 #: memory allowed for the quantile sample (rows × neurons × 4 bytes)
 DEFAULT_SAMPLE_BYTES = 64 * 2**20
-#: rows processed at once inside a block: small enough to stay in the CPU cache
+#: rows scanned at once for survivors inside a block (the warm-up path)
 _SUB_ROWS = 2048
+#: rows per tile of the fused pass: a 512 × 768 float32 tile (1.5 MB) stays in L2, so the
+#: four reductions after the first read it from cache instead of memory
+_TILE_ROWS = 512
 
 
 class _BlockSource(Protocol):
@@ -107,7 +110,14 @@ class _Extremes:
         return -values if self.largest else values
 
     def offer(self, start: int, block: np.ndarray, col: int) -> None:
-        """Consider rows ``start…`` of columns ``col…`` (non-finite already set to fill).
+        """Consider rows ``start…`` of columns ``col…`` (non-finite already set to fill)."""
+        thr = self.threshold(block, col)
+        for r0 in range(0, block.shape[0], _SUB_ROWS):
+            self.scan(start + r0, block[r0 : r0 + _SUB_ROWS], col, thr)
+        self.settle()
+
+    def threshold(self, block: np.ndarray, col: int) -> np.ndarray:
+        """The bar a value of ``block`` must pass (``>=``) to be a survivor, per column.
 
         While a column's list is not full, a cheap lower bound of the block's own k-th
         best (the smallest of the maxima of k row groups: k distinct elements reach it)
@@ -134,13 +144,27 @@ class _Extremes:
                 bound = -grouped.min(axis=1).max(axis=0)
             np.maximum(thr, bound, out=thr)
         thr *= sign
-        for r0 in range(0, r, _SUB_ROWS):
-            sub = block[r0 : r0 + _SUB_ROWS]
-            pos = self._survivors(sub, thr)
-            if pos.size:
-                r_idx, c_idx = np.divmod(pos, w)
-                self._pending.append((r_idx + start + r0, c_idx + col, sub.reshape(-1)[pos]))
-                self._pending_count += pos.size
+        return thr
+
+    def scan(self, start: int, sub: np.ndarray, col: int, thr: np.ndarray) -> None:
+        """Queue the values of rows ``start…`` (a tile of the block) that pass ``thr``."""
+        pos = self._survivors(sub, thr)
+        if pos.size:
+            r_idx, c_idx = np.divmod(pos, sub.shape[1])
+            self._pending.append((r_idx + start, c_idx + col, sub.reshape(-1)[pos]))
+            self._pending_count += pos.size
+
+    def warm(self, col: int, width: int) -> bool:
+        """Whether every column ``col…col+width`` holds ``k`` values (merging what is
+        queued first when they do not yet: the previous block usually fills them)."""
+        full = bool((self.rows[-1, col : col + width] >= 0).all())
+        if not full and self._pending:
+            self.flush()
+            full = bool((self.rows[-1, col : col + width] >= 0).all())
+        return full
+
+    def settle(self) -> None:
+        """Merge the queue once it is large (called after each block)."""
         if self._pending_count > self.merge_limit:
             self.flush()
 
@@ -202,9 +226,11 @@ class SummaryAccumulator:
     """Feed corpus-order blocks with :meth:`update`, then call :meth:`finish` once.
 
     Blocks may cover any column range (``col``) and must cover every (row, column) exactly
-    once over the pass. Moments use Chan's parallel update: float32 sums over sub-blocks of
-    2048 rows (cache-sized), combined in float64; sub-blocks whose mean is large against
-    their spread are recomputed around their mean so σ does not cancel away.
+    once over the pass. Each block is cut into cache-sized tiles of 512 rows and every tile
+    is read four times from cache (sum, sum of squares, max, min) — one trip to memory.
+    Moments use Chan's parallel update: float32 tile sums combined in float64; tiles whose
+    mean is large against their spread are recomputed around their mean so σ does not
+    cancel away.
     """
 
     def __init__(
@@ -233,6 +259,7 @@ class SummaryAccumulator:
         # Every row is written during a complete pass (finish() checks coverage), so no
         # fill is needed; rows × neurons so each block lands as one strided copy.
         self.sample = np.empty((rows, n), dtype=np.float32)
+        self._ones_buf = np.ones(_TILE_ROWS, dtype=np.float32)
 
     # -- feeding -------------------------------------------------------------------
     def update(self, start: int, block: np.ndarray, col: int = 0) -> None:
@@ -247,9 +274,40 @@ class SummaryAccumulator:
             raise ValueError(f"block rows {start}+{rows}, columns {col}+{width} out of range")
         self._sample(start, block, slice(col, col + width))
         block = np.ascontiguousarray(block)
+        ones = self._ones(min(rows, _TILE_ROWS))
+        if not (self.top.warm(col, width) and self.bottom.warm(col, width)):
+            self._update_warming(start, block, col, ones)
+            return
+        # Lists full: the bars are the current k-th bests (NaN-safe: NaN passes nothing).
+        top_thr = self.top.threshold(block, col)
+        bottom_thr = self.bottom.threshold(block, col)
+        for r0 in range(0, rows, _TILE_ROWS):
+            tile = block[r0 : r0 + _TILE_ROWS]
+            # The fused pass: column sums (a BLAS product), sums of squares and both
+            # survivor scans read the tile from cache; memory is crossed once.
+            s = ones[: tile.shape[0]] @ tile
+            q = np.einsum("ij,ij->j", tile, tile)
+            cleaned = self._moments(tile, col, s, q)
+            top_src = bottom_src = tile
+            if cleaned is not None:  # NaN/Inf: scan copies where they cannot survive
+                idx, fin = cleaned
+                top_src, bottom_src = tile.copy(), tile.copy()
+                top_src[:, idx] = np.where(fin, tile[:, idx], -np.inf)
+                bottom_src[:, idx] = np.where(fin, tile[:, idx], np.inf)
+            self.top.scan(start + r0, top_src, col, top_thr)
+            self.bottom.scan(start + r0, bottom_src, col, bottom_thr)
+        self.top.settle()
+        self.bottom.settle()
+
+    def _update_warming(self, start: int, block: np.ndarray, col: int, ones: np.ndarray) -> None:
+        """While some list is not full: moments by tile, then the extremes see the whole
+        cleaned block, whose own k-th-best bound keeps warm-up from flooding the merge."""
         top_src, bottom_src = block, block
-        for r0 in range(0, rows, _SUB_ROWS):
-            cleaned = self._moments(block[r0 : r0 + _SUB_ROWS], col)
+        for r0 in range(0, block.shape[0], _TILE_ROWS):
+            tile = block[r0 : r0 + _TILE_ROWS]
+            cleaned = self._moments(
+                tile, col, ones[: tile.shape[0]] @ tile, np.einsum("ij,ij->j", tile, tile)
+            )
             if cleaned is not None:
                 if top_src is block:
                     top_src, bottom_src = block.copy(), block.copy()
@@ -260,6 +318,12 @@ class SummaryAccumulator:
         self.top.offer(start, top_src, col)
         self.bottom.offer(start, bottom_src, col)
 
+    def _ones(self, n: int) -> np.ndarray:
+        """A reused row of ones: the column sums are ``ones @ tile``."""
+        if self._ones_buf.shape[0] < n:
+            self._ones_buf = np.ones(n, dtype=np.float32)
+        return self._ones_buf
+
     def _sample(self, start: int, block: np.ndarray, cols: slice) -> None:
         first = (-start) % self.stride
         if first >= block.shape[0]:
@@ -268,12 +332,13 @@ class SummaryAccumulator:
         dest = (start + first) // self.stride
         self.sample[dest : dest + picked.shape[0], cols] = picked
 
-    def _moments(self, sub: np.ndarray, col: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """Merge one sub-block's moments; return (columns, finite mask) when it has NaN/Inf."""
+    def _moments(
+        self, sub: np.ndarray, col: int, s: np.ndarray, q: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Merge one tile's moments from its float32 column sums ``s`` and sums of squares
+        ``q``; return (columns, finite mask) when it has NaN/Inf."""
         r, width = sub.shape
         cols = slice(col, col + width)
-        s = sub.sum(axis=0)
-        q = np.einsum("ij,ij->j", sub, sub)
         bad = ~(np.isfinite(s) & np.isfinite(q))
         nb = np.full(width, r, dtype=np.int64)
         with np.errstate(invalid="ignore", over="ignore"):
@@ -392,16 +457,123 @@ def summarize(
     sample_bytes: int = DEFAULT_SAMPLE_BYTES,
     chunk_tokens: int = 8192,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> Summary:
     """One streaming pass over ``store`` (anything with ``iter_site_blocks``).
 
     ``progress`` is called with the number of values consumed after each block.
+    ``workers`` threads (default: the CPU cores, at most 4) each take a group of sites when
+    the store can stream sites separately: h5py reads and numpy's reductions release the
+    interpreter in turn, so one thread reads while another computes.
     """
-    acc = SummaryAccumulator(
-        store.neuron_count, store.total_tokens, k=k, levels=levels, sample_bytes=sample_bytes
+    groups = _site_groups(store, workers)
+    if groups is None:
+        acc = SummaryAccumulator(
+            store.neuron_count, store.total_tokens, k=k, levels=levels, sample_bytes=sample_bytes
+        )
+        for start, col, block in store.iter_site_blocks(chunk_tokens):
+            acc.update(start, block, col)
+            if progress is not None:
+                progress(int(block.size))
+        return acc.finish()
+    return _summarize_parallel(store, groups, k, levels, sample_bytes, chunk_tokens, progress)
+
+
+def _site_groups(store: _BlockSource, workers: int | None) -> list[list[Any]] | None:
+    """Sites cut into ≤ ``workers`` runs of consecutive columns with balanced widths;
+    ``None`` when one thread is asked for or the store cannot stream a subset of sites."""
+    import inspect
+    import os
+
+    sites = list(getattr(store, "sites", []) or [])
+    if workers is None:
+        workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    if workers < 2 or len(sites) < 2:
+        return None
+    try:
+        if "sites" not in inspect.signature(store.iter_site_blocks).parameters:
+            return None
+    except (TypeError, ValueError):
+        return None
+    workers = min(workers, len(sites))
+    total = sum(int(s.size) for s in sites)
+    groups: list[list[Any]] = [[]]
+    done = 0
+    for site in sites:
+        if groups[-1] and done >= total * len(groups) / workers:
+            groups.append([])
+        groups[-1].append(site)
+        done += int(site.size)
+    return groups if len(groups) > 1 else None
+
+
+def _summarize_parallel(  # type: ignore[no-untyped-def]
+    store, groups, k, levels, sample_bytes, chunk_tokens, progress
+) -> Summary:
+    """One accumulator per site group, each fed by its own thread, then joined by column."""
+    import threading
+
+    total_width = store.neuron_count
+    lock = threading.Lock()
+    failure: list[BaseException] = []
+    accs: list[SummaryAccumulator] = []
+    offsets: list[int] = []
+    for group in groups:
+        width = sum(int(s.size) for s in group)
+        # Same per-row sample budget as one accumulator would have: the same stride.
+        share = max(1, sample_bytes * width // max(1, total_width))
+        accs.append(
+            SummaryAccumulator(width, store.total_tokens, k=k, levels=levels, sample_bytes=share)
+        )
+        offsets.append(int(group[0].offset))
+
+    parts: dict[int, Summary] = {}
+
+    def work(index: int, acc: SummaryAccumulator, group: list[Any], offset: int) -> None:
+        try:
+            names = [s.name for s in group]
+            for start, col, block in store.iter_site_blocks(chunk_tokens, sites=names):
+                if failure:
+                    return
+                acc.update(start, block, col - offset)
+                if progress is not None:
+                    with lock:
+                        progress(int(block.size))
+            parts[index] = acc.finish()  # the quantile sorts run in parallel too
+        except BaseException as exc:  # re-raised in the calling thread
+            failure.append(exc)
+
+    threads = [
+        threading.Thread(target=work, args=(i, a, g, o), name=f"summary-{i}", daemon=True)
+        for i, (a, g, o) in enumerate(zip(accs, groups, offsets, strict=True))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failure:
+        raise failure[0]
+    return _join([parts[i] for i in range(len(accs))])
+
+
+def _join(parts: list[Summary]) -> Summary:
+    """Summaries of consecutive column ranges → one summary over all of them."""
+    first = parts[0].stats
+    stats = NeuronStats(
+        mean=np.concatenate([p.stats.mean for p in parts]),
+        std=np.concatenate([p.stats.std for p in parts]),
+        min=np.concatenate([p.stats.min for p in parts]),
+        max=np.concatenate([p.stats.max for p in parts]),
+        quantile_levels=first.quantile_levels,
+        quantiles=np.concatenate([p.stats.quantiles for p in parts], axis=1),
+        count=np.concatenate([p.stats.count for p in parts]),
+        nonfinite=np.concatenate([p.stats.nonfinite for p in parts]),
+        extra=dict(first.extra),
     )
-    for start, col, block in store.iter_site_blocks(chunk_tokens):
-        acc.update(start, block, col)
-        if progress is not None:
-            progress(int(block.size))
-    return acc.finish()
+    return Summary(
+        stats=stats,
+        top_rows=np.concatenate([p.top_rows for p in parts], axis=1),
+        top_values=np.concatenate([p.top_values for p in parts], axis=1),
+        bottom_rows=np.concatenate([p.bottom_rows for p in parts], axis=1),
+        bottom_values=np.concatenate([p.bottom_values for p in parts], axis=1),
+    )

@@ -69,8 +69,18 @@ class StoreWriter:
         self._lengths: list[int] = []
         self._rows = 0
         self._written = 0
-        self._buf: dict[str, list[np.ndarray]] = {s.name: [] for s in self.sites}
+        # Rows wait in one reused array per site (no per-flush allocation or concatenate:
+        # each value is copied once on its way to HDF5).
+        # Two sets, used in turn: while one is being summarised on the helper thread, the
+        # next sentences fill the other.
+        self._bufs = [
+            {s.name: np.empty((_FLUSH_ROWS, s.size), dtype=self.dtype) for s in self.sites}
+            for _ in range(2)
+        ]
+        self._buf = self._bufs[0]
         self._buf_rows = 0
+        self._pool: Any = None
+        self._pending: dict[int, Any] = {}  # buffer set → its summary job
         self._tok_bytes: list[bytes] = []
         self._tok_lens: list[int] = []
         self._tok_written = 0
@@ -132,32 +142,91 @@ class StoreWriter:
                     f"{where}: site {site.name} has activations of shape {part.shape} for "
                     f"{n} tokens, expected ({n}, {site.size})"
                 )
-        for site, part in zip(self.sites, parts, strict=True):
-            self._buf[site.name].append(part.astype(self.dtype, copy=False))
+        if self._buf_rows + n > _FLUSH_ROWS:
+            self._flush()
+        if n > _FLUSH_ROWS:  # a sentence longer than the buffer: straight through
+            self._write_rows(parts)
+        else:
+            end = self._buf_rows + n
+            for site, part in zip(self.sites, parts, strict=True):
+                self._buf[site.name][self._buf_rows : end] = part
         for tok in tokens:
             data = str(tok).encode("utf-8")
             self._tok_bytes.append(data)
             self._tok_lens.append(len(data))
         self._lengths.append(n)
         self._rows += n
-        self._buf_rows += n
-        if self._buf_rows >= _FLUSH_ROWS:
-            self._flush()
+        if n <= _FLUSH_ROWS:
+            self._buf_rows += n
+            if self._buf_rows >= _FLUSH_ROWS:
+                self._flush()
+
+    def _write_rows(self, parts: Sequence[np.ndarray]) -> None:
+        """Append a sentence longer than the buffer (one block per site), summarising it."""
+        blocks = [np.ascontiguousarray(b, dtype=self.dtype) for b in parts]
+        start = self._append(blocks)
+        if self._summarising():
+            self._wait()  # one feeder at a time: earlier buffers first
+            self._summarise(start, blocks)
+
+    def _append(self, blocks: Sequence[np.ndarray]) -> int:
+        """Write one row block per site at the end of the datasets; returns its first row."""
+        rows = blocks[0].shape[0] if blocks else 0
+        start, stop = self._written, self._written + rows
+        group = self._file[layout.ACT_GROUP]
+        for site, block in zip(self.sites, blocks, strict=True):
+            ds = group[site.name]
+            ds.resize((stop, site.size))
+            if rows:
+                ds.write_direct(block, np.s_[0:rows], np.s_[start:stop])
+        self._written = stop
+        return start
+
+    def _summarising(self) -> bool:
+        """Whether rows written so far still fit the streamed summary's expected length."""
+        return self._acc is not None and self._written <= self._acc.total_tokens
+
+    def _summarise(self, start: int, blocks: list[np.ndarray], *, background: bool = False) -> Any:
+        """Feed the summary accumulator; on the helper thread when ``background``.
+
+        Why a thread: numpy's reductions release the interpreter while h5py holds it, so
+        the summary of one buffer overlaps reading and writing the next.
+        """
+        acc = self._acc
+        assert acc is not None
+
+        def feed() -> None:
+            for site, block in zip(self.sites, blocks, strict=True):
+                acc.update(start, block.astype(np.float32, copy=False), site.offset)
+
+        if not background:
+            feed()
+            return None
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="store-summary")
+        return self._pool.submit(feed)
+
+    def _wait(self, which: int | None = None) -> None:
+        """Wait for the summary job of buffer set ``which`` (all when ``None``)."""
+        for key in [which] if which is not None else list(self._pending):
+            job = self._pending.pop(key, None)
+            if job is not None:
+                job.result()  # re-raises a failure of the job here
 
     def _flush(self) -> None:
         if self._buf_rows:
-            start, stop = self._written, self._written + self._buf_rows
-            group = self._file[layout.ACT_GROUP]
-            for site in self.sites:
-                block = np.concatenate(self._buf[site.name]) if self._buf[site.name] else None
-                ds = group[site.name]
-                ds.resize((stop, site.size))
-                if block is not None and block.size:
-                    ds[start:stop] = block
-                    if self._acc is not None and stop <= self._acc.total_tokens:
-                        self._acc.update(start, block.astype(np.float32, copy=False), site.offset)
-                self._buf[site.name] = []
-            self._written, self._buf_rows = stop, 0
+            n = self._buf_rows
+            current = 0 if self._buf is self._bufs[0] else 1
+            blocks = [self._buf[s.name][:n] for s in self.sites]
+            start = self._append(blocks)
+            if self._summarising():
+                self._pending[current] = self._summarise(start, blocks, background=True)
+            other = 1 - current
+            self._wait(other)  # the other set may still be read by its summary job
+            self._buf = self._bufs[other]
+            self._buf_rows = 0
         if self._tok_lens:
             tokens = self._file["tokens"]
             blob = np.frombuffer(b"".join(self._tok_bytes), dtype=np.uint8)
@@ -218,6 +287,8 @@ class StoreWriter:
             f.create_group(layout.RANKING_GROUP)
             self._file.close()
             streamed = None
+            self._wait()
+            self._shutdown()
             if summary and self._acc is not None and self._acc.total_tokens == self._rows:
                 streamed = self._acc.finish()
             self._acc = None
@@ -248,10 +319,18 @@ class StoreWriter:
         if self._done:
             return
         self._done = True
+        self._shutdown()
         with contextlib.suppress(Exception):
             self._file.close()
         with contextlib.suppress(BaseException):
             self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+
+    def _shutdown(self) -> None:
+        """Stop the summary thread (pending jobs are dropped or finish harmlessly)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._pending.clear()
 
     def abort(self) -> None:
         """Drop everything written so far."""

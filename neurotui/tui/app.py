@@ -9,7 +9,7 @@ themes and the activation scale into one ``ColourMap`` for all views.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,9 @@ from neurotui.store.api import Store
 from neurotui.tui import services
 from neurotui.tui.colour import ColourMap
 from neurotui.tui.commands import PROVIDERS
-from neurotui.tui.keymap import binding_ids, load_keymap
+from neurotui.tui.keymap import binding_ids, load_keymap, mode_binding_id, mode_screen_classes
 from neurotui.tui.messages import JobFailed, JobFinished, JobProgress, StoresOpened
-from neurotui.tui.modes import MODES
+from neurotui.tui.modes import MODES, ModeSpec
 from neurotui.tui.session import OpenStore, Session
 from neurotui.tui.themes import DEFAULT_DARK, ThemeSet, load_themes
 from neurotui.tui.workers import JobContext, JobRunner
@@ -89,7 +89,19 @@ class NeurotuiApp(App[None]):
         self._keymap_file = keymap_file
         for spec in MODES:
             self.add_mode(spec.name, spec.factory())
-            self.bind(spec.key, f"switch_mode('{spec.name}')", description=spec.title, show=False)
+            self._bind_mode_key(spec)
+
+    def _bind_mode_key(self, spec: ModeSpec) -> None:
+        """Bind a mode's digit with the id ``mode.<name>``, so a keymap can rebind it."""
+        for key in (k.strip() for k in spec.key.split(",")):
+            binding = Binding(
+                key,
+                f"switch_mode('{spec.name}')",
+                spec.title,
+                show=False,
+                id=mode_binding_id(spec.name),
+            )
+            self._bindings.key_to_bindings.setdefault(key, []).append(binding)
 
     # -- startup -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -112,11 +124,16 @@ class NeurotuiApp(App[None]):
         from neurotui.tui.widgets.ranking_tree import RankingTree
         from neurotui.tui.widgets.sentence_view import SentenceView
 
-        known = binding_ids(
-            [type(self), AnalysisScreen, NeuronList, SentenceView, RankingTree, NeuronCard]
-        )
+        def known() -> Iterator[str]:
+            # Lazy: only read when a keymap file exists (it imports every mode's screen).
+            yield from binding_ids(
+                [type(self), AnalysisScreen, NeuronList, SentenceView, RankingTree, NeuronCard]
+            )
+            yield from (mode_binding_id(spec.name) for spec in MODES)
+            yield from binding_ids(mode_screen_classes())
+
         try:
-            keymap, warnings = load_keymap(self._keymap_file, known)
+            keymap, warnings = load_keymap(self._keymap_file, known())
         except NeurotuiError as exc:
             self.notify(str(exc), severity="error", title="Keymap")
             return

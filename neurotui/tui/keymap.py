@@ -7,10 +7,15 @@ without touching code, and help/footer show their keys. Example::
     [keys]
     "neurons.pin" = "space,p"
     "analysis.jump" = "colon,ctrl+g"
+    "mode.manipulate" = "f2"
+
+Modes' digit keys have the ids ``mode.<name>`` (``mode.analysis``, ``mode.manipulate``…).
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -38,6 +43,29 @@ def binding_ids(classes: Iterable[type]) -> dict[str, str]:
             if isinstance(binding, Binding) and binding.id:
                 ids.setdefault(binding.id, binding.key)
     return ids
+
+
+def mode_binding_id(name: str) -> str:
+    """The binding id of a mode's key (``mode.analysis``): rebindable like any other."""
+    return f"mode.{name}"
+
+
+def mode_screen_classes() -> list[type]:
+    """The screen classes of the registered modes (and the modal screens they open).
+
+    Imported here, only when a keymap is read, so that their binding ids are known and a
+    keymap entry for them is not reported as unknown.
+    """
+    from neurotui.tui.modes import MODES
+
+    classes: list[type] = []
+    targets = [spec.screen for spec in MODES]
+    targets.append("neurotui.tui.screens.intervention_picker:InterventionPicker")
+    for target in targets:
+        module, _, name = target.partition(":")
+        with contextlib.suppress(Exception):  # a broken mode must not break the keymap
+            classes.append(getattr(importlib.import_module(module), name))
+    return classes
 
 
 def load_keymap(

@@ -46,6 +46,7 @@ MODES: list[ModeSpec] = [
     ),
     ModeSpec("manipulate", "Manipulate", "2", "neurotui.tui.screens.manipulate:ManipulateScreen"),
     ModeSpec("ablation", "Ablation", "3", "neurotui.tui.screens.ablation:AblationScreen"),
+    ModeSpec("control", "Control", "4", "neurotui.tui.screens.control:ControlScreen"),
 ]
 
 

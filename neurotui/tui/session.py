@@ -85,12 +85,27 @@ class SentenceCache:
 
 @dataclass
 class ViewState:
-    """Per-store selection: the neuron under the cursor, pinned neurons, chosen ranking."""
+    """Per-store selection: the neuron under the cursor, pinned neurons, chosen ranking.
+
+    ``sentence``/``token`` are the text cursor (sentence index, token position) shared by
+    the modes: the analysis view writes it as its cursor moves, manipulation reads it (and
+    writes it back when moved there), so every mode works on the same sentence.
+    """
 
     cursor: int | None = None
     pinned: list[int] = field(default_factory=list)
     ranking: str | None = None
     label_task: str | None = None
+    sentence: int = 0
+    token: int = 0
+
+    def move_text_cursor(self, sentence: int, token: int) -> bool:
+        """Set the text cursor; True when it moved (callers redraw/re-run only then)."""
+        sentence, token = max(0, int(sentence)), max(0, int(token))
+        if (sentence, token) == (self.sentence, self.token):
+            return False
+        self.sentence, self.token = sentence, token
+        return True
 
     def shown(self) -> list[int]:
         """Neurons the sentence view draws: the cursor neuron first, then pinned ones."""

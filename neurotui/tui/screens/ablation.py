@@ -10,7 +10,6 @@ keeps serving keys; the plot is textual-plotext; ``←``/``→`` pick a point of
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,19 +17,17 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 from textual_plotext import PlotextPlot
 
 from neurotui.errors import NeurotuiError
-from neurotui.tui.screens.manipulate import RunnerEvent, device_label, model_name_of
+from neurotui.tui.screens.runner_mode import RunnerModeScreen
 from neurotui.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.analysis.ranking import Ranking
     from neurotui.intervene.ablation import AblationCurve
-    from neurotui.intervene.runner import JobContext, Runner
-    from neurotui.models.base import Backend
+    from neurotui.intervene.runner import Failed, JobContext, Progress
     from neurotui.tui.session import OpenStore
 
 DIRECTION_SETS: tuple[tuple[str, ...], ...] = (
@@ -57,20 +54,26 @@ def variance_ranking(opened: OpenStore) -> Ranking:
     return Ranking("variance", order=[int(i) for i in np.argsort(-std, kind="stable")])
 
 
-class AblationScreen(Screen[None]):
+class AblationScreen(RunnerModeScreen):
     """Choose ranking, directions and steps; run the curve; browse the outputs."""
+
+    MODE = "ablation"
+    NOTIFY_TITLE = "Ablation"
+    GROUP = "ablation"
 
     BINDINGS = [
         Binding("r", "next_ranking", "Ranking", id="ablation.ranking"),
         Binding("d", "next_directions", "Directions", id="ablation.directions"),
         Binding("n", "next_steps", "Steps", id="ablation.steps"),
         Binding("c", "next_count", "Sentences", id="ablation.count"),
+        Binding("b", "next_metric", "BLEU/chrF", id="ablation.metric"),
         Binding("enter", "run", "Run", id="ablation.run"),
         Binding("x", "cancel", "Cancel", id="ablation.cancel"),
         Binding("left", "point(-1)", "Point ←", show=False, id="ablation.point_prev"),
         Binding("right", "point(1)", "Point →", show=False, id="ablation.point_next"),
         Binding("up", "output(-1)", "Sentence ↑", show=False, id="ablation.out_prev"),
         Binding("down", "output(1)", "Sentence ↓", show=False, id="ablation.out_next"),
+        Binding("question_mark", "app.help", "Help", show=False, id="ablation.help"),
     ]
 
     DEFAULT_CSS = """
@@ -83,21 +86,18 @@ class AblationScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.runner: Runner | None = None
-        self.runner_model: str | None = None
         self.ranking_index = 0
         self.directions = DIRECTION_SETS[0]
         self.steps = STEP_SETS[0]
         self.count = SENTENCE_COUNTS[0]
-        self.state = "idle"
-        self.device = "—"
-        self.pending: str | None = None
         self.curve: AblationCurve | None = None
         self.sources: list[str] = []
         self.references: list[str] = []
         self.point = 0
         self.output = 0
         self.progress_label = ""
+        self.metric = "bleu"  # what the plot shows for translation curves: bleu or chrf
+        self.plotted: dict[str, list[float]] = {}  # direction → y values on the plot
 
     def compose(self) -> ComposeResult:
         yield AppHeader(id="header")
@@ -108,19 +108,19 @@ class AblationScreen(Screen[None]):
             yield Static(id="abl-outputs")
         yield Footer()
 
-    def on_screen_resume(self) -> None:
-        self.render_panels()
-
-    def on_unmount(self) -> None:
-        if self.runner is not None:
-            self.runner.close()
-            self.runner = None
+    def pane_help(self) -> str:
+        """The help screen's text for this mode."""
+        return (
+            "## Ablation mode\n\n"
+            "Zero the top / bottom / random N neurons of a ranking and score the translations "
+            "of the model's held-out set (BLEU and chrF; perplexity for language models). If "
+            "the ranking is right, losing its top neurons hurts far more than its bottom ones.\n\n"
+            "- **r** ranking · **d** directions · **n** steps · **c** sentences · "
+            "**b** plot BLEU or chrF\n"
+            "- **enter** run · **x** cancel · **← →** point of the curve · **↑ ↓** sentence\n"
+        )
 
     # -- choices -------------------------------------------------------------------------
-    @property
-    def opened(self) -> OpenStore | None:
-        return self.app.session.active  # type: ignore[attr-defined]
-
     def ranking_names(self) -> list[str]:
         """Rankings known for the active store (the analysis mode's first), then σ order."""
         opened = self.opened
@@ -158,6 +158,11 @@ class AblationScreen(Screen[None]):
         self.count = SENTENCE_COUNTS[(k + 1) % len(SENTENCE_COUNTS)]
         self.render_panels()
 
+    def action_next_metric(self) -> None:
+        """Plot chrF instead of BLEU, or back (language models always plot perplexity)."""
+        self.metric = "chrf" if self.metric == "bleu" else "bleu"
+        self.render_panels()
+
     def action_point(self, delta: int) -> None:
         if self.curve is not None and self.curve.points:
             self.point = (self.point + delta) % len(self.curve.points)
@@ -168,31 +173,7 @@ class AblationScreen(Screen[None]):
             self.output = (self.output + delta) % len(self.sources)
             self.render_panels()
 
-    def action_cancel(self) -> None:
-        if self.runner is not None and self.pending is not None:
-            self.runner.cancel(self.pending)
-
     # -- running -------------------------------------------------------------------------
-    def ensure_runner(self, opened: OpenStore) -> Runner:
-        from neurotui.intervene.runner import Runner
-
-        name = model_name_of(opened)
-        if name is None:
-            raise NeurotuiError(f"store {opened.name}: no model recorded in its metadata")
-        if self.runner is None or self.runner_model != name:
-            if self.runner is not None:
-                self.runner.close()
-            device = getattr(self.app, "device_name", "auto")
-
-            def factory() -> Backend:
-                from neurotui.models.registry import load_backend
-
-                return load_backend(name, device)
-
-            self.runner = Runner(factory, on_event=lambda e: self.post_message(RunnerEvent(e)))
-            self.runner_model = name
-        return self.runner
-
     def action_run(self) -> None:
         """Plan the curve and run it on the runner (a new run supersedes the old one)."""
         from neurotui.intervene.ablation import plan_ablation
@@ -210,13 +191,12 @@ class AblationScreen(Screen[None]):
                 directions=self.directions,
                 ranking_name=name,
             )
-            runner = self.ensure_runner(opened)
         except NeurotuiError as exc:
-            self.app.notify(str(exc), severity="error", title="Ablation")
+            self.notify_error(str(exc))
             return
         count = self.count
 
-        def job(ctx: JobContext) -> tuple[AblationCurve, list[str], list[str], str]:
+        def job(ctx: JobContext) -> tuple[AblationCurve, list[str], list[str]]:
             from neurotui.intervene.ablation import run_ablation
             from neurotui.intervene.workflows import heldout
 
@@ -232,51 +212,33 @@ class AblationScreen(Screen[None]):
                 progress=lambda d, t, m="": ctx.progress(d, t, m),
                 keep_outputs=True,
             )
-            return curve, sources, refs or [], device_label(ctx.backend)
+            return curve, sources, refs or []
 
-        self.pending = runner.submit(job, group="ablation")
-        self.state = "busy"
         self.progress_label = "starting"
         self.query_one(ProgressBar).update(total=None, progress=0)
-        self.render_panels()
+        self.submit(opened, job)
 
-    def on_runner_event(self, message: RunnerEvent) -> None:
-        """Progress to the bar; the finished curve to the plot; failures to notifications."""
-        from neurotui.intervene.runner import Failed, Progress, RequestCancelled, Result
+    def runner_progress(self, event: Progress) -> None:
+        self.progress_label = event.message
+        self.query_one(ProgressBar).update(total=event.total, progress=event.done)
 
-        event = message.event
-        if event.request_id != self.pending:
-            return
-        if isinstance(event, Progress):
-            self.progress_label = event.message
-            self.query_one(ProgressBar).update(total=event.total, progress=event.done)
-        elif isinstance(event, Result):
-            self.curve, self.sources, self.references, self.device = event.value
-            self.state, self.pending, self.point, self.output = "idle", None, 0, 0
-            self.progress_label = f"done: {len(self.curve.points)} points"
-        elif isinstance(event, Failed):
-            self.state, self.pending = "idle", None
-            self.app.notify(event.message, severity="error", title="Ablation")
-        elif isinstance(event, RequestCancelled):
-            self.state, self.pending = "cancelled", None
-            self.progress_label = "cancelled"
-        self.render_panels()
+    def runner_result(self, value: object) -> None:
+        self.curve, self.sources, self.references = value  # type: ignore[misc]
+        self.point, self.output = 0, 0
+        assert self.curve is not None
+        self.progress_label = f"done: {len(self.curve.points)} points"
+
+    def runner_failed(self, event: Failed) -> None:
+        self.progress_label = "failed"
+
+    def runner_cancelled(self) -> None:
+        self.progress_label = "cancelled"
 
     # -- drawing -------------------------------------------------------------------------
     def render_panels(self) -> None:
         if not self.is_mounted:
             return
-        opened = self.opened
-        model = Path(self.runner_model).name if self.runner_model else "—"
-        runner_state = self.state if self.runner is not None else "no model"
-        self.query_one(AppHeader).show(
-            [
-                (opened.name if opened else "no store", "bold"),
-                (f"· model {model} · device {self.device} ·", "dim"),
-                (f"runner {runner_state}", "bold"),
-            ],
-            "ablation",
-        )
+        self.show_header()
         controls = Text()
         names = self.ranking_names()
         controls.append("ranking: ", style="bold")
@@ -289,8 +251,8 @@ class AblationScreen(Screen[None]):
         controls.append(str(self.count))
         controls.append(f"   {self.progress_label}", style="italic")
         controls.append(
-            "\nkeys: r ranking, d directions, n steps, c sentences, enter run, x cancel, "
-            "← → point, ↑ ↓ sentence",
+            "\nkeys: r ranking, d directions, n steps, c sentences, b BLEU/chrF, enter run, "
+            "x cancel, ← → point, ↑ ↓ sentence",
             style="dim",
         )
         self.query_one("#abl-controls", Static).update(controls)
@@ -307,14 +269,16 @@ class AblationScreen(Screen[None]):
             plt.title("press enter to run the ablation curve")
             widget.refresh()
             return
-        metric = "perplexity" if curve.metric == "perplexity" else "BLEU"
-        plt.title(f"{metric} vs neurons zeroed ({curve.sentences} sentences)")
-        base = curve.baseline.perplexity if metric == "perplexity" else curve.baseline.bleu
+        field = "perplexity" if curve.metric == "perplexity" else self.metric
+        self.plotted = {}
+        title = {"perplexity": "perplexity", "bleu": "BLEU", "chrf": "chrF"}[field]
+        plt.title(f"{title} vs neurons zeroed ({curve.sentences} sentences)")
+        base = getattr(curve.baseline, field)
         for direction in dict.fromkeys(p.direction for p in curve.points):
             pts = [p for p in curve.points if p.direction == direction]
             xs = [0, *(p.n for p in pts)]
-            ys = [base or 0.0]
-            ys += [(p.perplexity if metric == "perplexity" else p.bleu) or 0.0 for p in pts]
+            ys = [base or 0.0, *((getattr(p, field) or 0.0) for p in pts)]
+            self.plotted[direction] = ys
             plt.plot(xs, ys, label=direction, marker="braille")
         plt.xlabel("N")
         widget.refresh()

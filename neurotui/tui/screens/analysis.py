@@ -218,6 +218,7 @@ class AnalysisScreen(Screen[None]):
             return
         view = self.query_one(SentenceView)
         view.set_source(opened)
+        self._restore_text_cursor()
         self._update_header()
         self._load_rankings(opened)
         if opened.stats is None:
@@ -813,9 +814,29 @@ class AnalysisScreen(Screen[None]):
 
     # -- cursor token info ---------------------------------------------------------------
     def on_token_focused(self, message: TokenFocused) -> None:
-        """The sentence cursor moved: show the token's values."""
+        """The sentence cursor moved: share it (``app.session``) and show the token's values."""
         message.stop()
+        opened = self.opened
+        if opened is not None:
+            opened.view.move_text_cursor(message.sentence, message.position)
         self._update_token_info()
+
+    def on_screen_resume(self) -> None:
+        """Back from another mode: follow the text cursor if it was moved there."""
+        self._restore_text_cursor()
+
+    def _restore_text_cursor(self) -> None:
+        """Put the sentence view's cursor where the session's text cursor is."""
+        opened = self.opened
+        views = list(self.query(SentenceView))
+        if opened is None or not views or views[0].source is not opened:
+            return
+        view = views[0]
+        if not view.sentence_count:
+            return
+        where = (opened.view.sentence, opened.view.token)
+        if where != (view.cursor_sentence, view.cursor_position):
+            view.jump_to(*where)
 
     def _update_token_info(self) -> None:
         view = self.query_one(SentenceView)

@@ -4,14 +4,18 @@ Why a screen of its own: the NeuroX demo's "Neuron Manipulation" loop — change
 see the translation change at once — needs the model on a background thread (the
 intervention runner owns it), debounced requests with stale results dropped, and the
 original and modified outputs side by side. The neurons come from the shared selection
-(``app.session``: cursor neuron first, then pinned ones); the sentence is the analysis
-view's cursor sentence when this mode is shown, and can be moved here with ``[``/``]``.
+(``app.session``: cursor neuron first, then pinned ones) or from a loaded saved
+intervention; the sentence is the shared text cursor (``app.session``'s per-store
+``view.sentence``/``view.token``, moved by the analysis view and by ``[``/``]`` here).
+With ``v`` the next few sentences re-translate in the same request. ``s`` names and saves
+the intervention to the JSONL run log; ``l`` lists the log's interventions and loads one.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,35 +23,31 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from neurotui.errors import NeurotuiError
 from neurotui.intervene import bind as _bind_module
-from neurotui.intervene.spec import Intervention, Positions
+from neurotui.intervene.spec import Intervention, Positions, SpecError, split_name
+from neurotui.tui.screens.runner_mode import RunnerEvent, device_label, marked, model_name_of
 from neurotui.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.intervene.compare import Comparison
-    from neurotui.intervene.runner import Event, JobContext, Runner
+    from neurotui.intervene.runner import JobContext, Runner
     from neurotui.models.base import Backend
+    from neurotui.tui.screens.intervention_picker import SavedIntervention
     from neurotui.tui.session import OpenStore
 
-#: seconds between the last key press and the re-translation request
+#: seconds between the last key press and the re-translation request, while a request is
+#: in flight or one just went out (an isolated key press is sent at once)
 DEBOUNCE = 0.05
 OPS = ("set", "add", "scale", "zero")
 POSITION_KINDS = ("all", "token", "word")
 #: step of the +/- keys per unit
 STEPS = {"sigma": 0.5, "raw": 0.25, "scale": 0.25}
-
-
-class RunnerEvent(Message):
-    """An intervention-runner event, carried from its worker thread onto the screen."""
-
-    def __init__(self, event: Event) -> None:
-        super().__init__()
-        self.event = event
+#: sentences re-translated with ``v`` on: the current one and the next ``VISIBLE - 1``
+VISIBLE = 5
 
 
 @dataclass
@@ -61,6 +61,10 @@ class Outcome:
     device: str
     #: (op, value, unit, positions) as chosen on screen when the request was made
     request: tuple[str, float, str, str] = ("", 0.0, "", "")
+    #: the following sentences (index, comparison) when visible sentences are on
+    others: list[tuple[int, Comparison]] = field(default_factory=list)
+    #: the name it was saved under, when this request saved it
+    saved_as: str | None = None
 
 
 def reference_lines(opened: OpenStore) -> list[str] | None:
@@ -81,43 +85,6 @@ def reference_lines(opened: OpenStore) -> list[str] | None:
     return None
 
 
-def model_name_of(opened: OpenStore) -> str | None:
-    """The model a store was extracted from (its bundled name or path), if recorded."""
-    with contextlib.suppress(Exception):
-        model = dict(opened.store.metadata).get("model")
-        if isinstance(model, dict):
-            path = model.get("path")
-            if isinstance(path, str) and Path(path).exists():
-                return path
-            return model.get("name")
-        if isinstance(model, str):
-            return model
-    return None
-
-
-def device_label(backend: Backend) -> str:
-    """``CPU`` or the GPU's name and memory (for the status line)."""
-    device = getattr(backend, "device", None)
-    if device is None or getattr(device, "type", "cpu") != "cuda":
-        return "CPU"
-    with contextlib.suppress(Exception):
-        import torch
-
-        props = torch.cuda.get_device_properties(device)
-        return f"{props.name} ({props.total_memory / 2**30:.0f} GiB)"
-    return str(device)
-
-
-def marked(tokens: list[str], flags: list[bool], style: str) -> Text:
-    """Tokens joined by spaces, changed ones styled; built from segments (never markup)."""
-    text = Text()
-    for k, (token, flag) in enumerate(zip(tokens, flags, strict=True)):
-        if k:
-            text.append(" ")
-        text.append(token, style=style if flag else "")
-    return text
-
-
 class ManipulateScreen(Screen[None]):
     """Clamp/scale/zero the selected neurons on the cursor sentence, see the translation."""
 
@@ -132,9 +99,32 @@ class ManipulateScreen(Screen[None]):
         Binding("right_square_bracket", "sentence(1)", "Next sent", id="manipulate.next"),
         Binding("left", "token(-1)", "Token ←", show=False, id="manipulate.token_prev"),
         Binding("right", "token(1)", "Token →", show=False, id="manipulate.token_next"),
+        Binding("v", "toggle_visible", "Visible", id="manipulate.visible"),
         Binding("s", "save", "Save", id="manipulate.save"),
+        Binding("l", "load", "Load", id="manipulate.load"),
         Binding("x", "cancel", "Cancel", show=False, id="manipulate.cancel"),
+        Binding("question_mark", "app.help", "Help", show=False, id="manipulate.help"),
     ]
+
+    HELP = """\
+## Manipulation
+
+The selected neurons (the neuron under the cursor in the Analysis mode, then the pinned
+ones) are changed on the current sentence and it re-translates in the background;
+original and modified outputs side by side, changed tokens marked.
+
+- **+ / -** change the value (σ of the neuron over the store; **u** raw units instead)
+- **o** op: set (clamp), add, scale, zero · **0** value 0 · **p** positions: all, the
+  cursor token, tokens equal to the cursor word
+- **[ ]** previous/next sentence · **← →** cursor token (shared with the Analysis mode)
+- **v** also re-translate the next sentences (one request, pairs listed below)
+- **s** name and save the intervention to the run log (`neurotui replay LOG` re-runs it)
+- **l** list saved interventions; Enter loads one and re-runs it · **x** cancel a request
+"""
+
+    def pane_help(self) -> str:
+        """The help screen's text for this mode."""
+        return self.HELP
 
     def __init__(self) -> None:
         super().__init__()
@@ -154,7 +144,19 @@ class ManipulateScreen(Screen[None]):
         self._originals: dict[tuple[str, int], Any] = {}
         self._refs: dict[str, list[str] | None] = {}
         self._timer: Any = None
+        self._last_request = 0.0
+        self._last_signature: tuple[Any, ...] | None = None
         self._save_next = False
+        self._save_name: str | None = None
+        #: ids of save requests still running (their outcome is reported even if stale)
+        self._saving: set[str] = set()
+        #: re-translate the next sentences too (``v``); not ``visible``: that is Widget's
+        self.show_next = False
+        #: neurons of a loaded intervention: (store name, ids, the selection when loaded);
+        #: they replace the selection until the selection changes
+        self.loaded: tuple[str, list[int], list[int]] | None = None
+        #: name of the loaded or last saved intervention (shown, and the default name)
+        self.label = ""
 
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -165,6 +167,7 @@ class ManipulateScreen(Screen[None]):
             yield Static(id="manip-original", classes="manip-pane")
             yield Static(id="manip-modified", classes="manip-pane")
         yield Static(id="manip-scores")
+        yield Static(id="manip-visible")
         yield Footer()
 
     DEFAULT_CSS = """
@@ -173,14 +176,22 @@ class ManipulateScreen(Screen[None]):
     ManipulateScreen #manip-outputs { height: auto; }
     ManipulateScreen .manip-pane { width: 1fr; height: auto; border: round $primary; padding: 0 1; }
     ManipulateScreen #manip-scores { height: auto; padding: 0 1; }
+    ManipulateScreen #manip-visible { height: auto; padding: 1 1 0 1; }
     """
 
     def on_screen_resume(self) -> None:
-        """Pick up the analysis view's cursor sentence/token, then re-run."""
-        found = self._analysis_cursor()
-        if found is not None:
-            self.sentence, self.token = found
-        self.schedule()
+        """Pick up the shared text cursor (moved in the analysis view); re-run if needed.
+
+        Back from a modal (prompt, picker, help) nothing changed: no new request, which
+        would also supersede a save or load sent from the modal's callback.
+        """
+        opened = self.opened
+        if opened is not None:
+            self.sentence, self.token = opened.view.sentence, opened.view.token
+        if self.signature() != self._last_signature:
+            self.schedule()
+        else:
+            self.render_panels()
 
     def on_unmount(self) -> None:
         self.close_runner()
@@ -197,21 +208,22 @@ class ManipulateScreen(Screen[None]):
         return self.app.session.active  # type: ignore[attr-defined]
 
     def neurons(self) -> list[int]:
-        """Store ids of the selected neurons: the cursor neuron, then pinned ones."""
+        """Store ids of the neurons to change: a loaded intervention's while the selection
+        is as it was when loading, else the selection (cursor neuron, then pinned ones)."""
         opened = self.opened
-        return [] if opened is None else opened.view.shown()
-
-    def _analysis_cursor(self) -> tuple[int, int] | None:
-        with contextlib.suppress(Exception):
-            from neurotui.tui.widgets.sentence_view import SentenceView
-
-            for stack in self.app._screen_stacks.values():  # noqa: SLF001 - other modes
-                for screen in stack:
-                    for view in screen.query(SentenceView):
-                        return int(view.cursor_sentence), int(view.cursor_position)
-        return None
+        if opened is None:
+            return []
+        shown = opened.view.shown()
+        if self.loaded is not None:
+            store, ids, selection = self.loaded
+            if store == opened.name and selection == shown:
+                return list(ids)
+            self.loaded = None  # the user chose other neurons since
+            self.label = ""
+        return shown
 
     def words(self) -> list[str]:
+        """The current sentence's tokens (clamping the sentence/token cursor into range)."""
         opened = self.opened
         if opened is None:
             return []
@@ -221,6 +233,23 @@ class ManipulateScreen(Screen[None]):
         self.token = max(0, min(self.token, len(words) - 1))
         return words
 
+    def _share_cursor(self) -> None:
+        """Moving the sentence/token here moves the shared text cursor too."""
+        opened = self.opened
+        if opened is not None:
+            self.words()  # clamp first
+            opened.view.move_text_cursor(self.sentence, self.token)
+
+    def visible_sentences(self) -> list[int]:
+        """The sentences a request translates: the current one, then the next few (``v``)."""
+        opened = self.opened
+        if opened is None:
+            return []
+        if not self.show_next:
+            return [self.sentence]
+        n = len(opened.cache.lengths)
+        return list(range(self.sentence, min(n, self.sentence + VISIBLE)))
+
     def positions(self, words: list[str]) -> Positions:
         if self.positions_kind == "token":
             return Positions.at([self.token])
@@ -228,15 +257,22 @@ class ManipulateScreen(Screen[None]):
             return Positions.word(words[self.token])
         return Positions.all()
 
-    def intervention(self, opened: OpenStore, words: list[str]) -> Intervention:
+    def intervention(
+        self,
+        opened: OpenStore,
+        words: list[str],
+        name: str | None = None,
+        positions: Positions | None = None,
+    ) -> Intervention:
         """The selection as one intervention (readable names survive store/model order)."""
         names = _bind_module.store_names(opened.store, self.neurons())
+        where = positions if positions is not None else self.positions(words)
         op = self.op
         if op == "zero":
-            return Intervention(tuple(names), "zero", positions=self.positions(words))
+            return Intervention(tuple(names), "zero", positions=where, name=name)
         unit = "raw" if op == "scale" else self.unit
         return Intervention(
-            tuple(names), op, positions=self.positions(words), value=self.value, unit=unit
+            tuple(names), op, positions=where, value=self.value, unit=unit, name=name
         )
 
     # -- actions -------------------------------------------------------------------------
@@ -267,16 +303,109 @@ class ManipulateScreen(Screen[None]):
     def action_sentence(self, delta: int) -> None:
         self.sentence += delta
         self.token = 0
+        self._share_cursor()
         self.schedule()
 
     def action_token(self, delta: int) -> None:
         self.token += delta
+        self._share_cursor()
+        self.schedule()
+
+    def action_toggle_visible(self) -> None:
+        """Also re-translate the next few sentences (one request), or only the current one."""
+        self.show_next = not self.show_next
         self.schedule()
 
     def action_save(self) -> None:
-        """Re-run the current intervention and append it to the JSONL log (replayable)."""
+        """Ask for a name, then re-run the intervention and append it to the JSONL log."""
+        from neurotui.tui.screens.prompt import PromptScreen
+
+        if self.opened is None or not self.neurons():
+            self.app.notify("nothing to save: select neurons first", severity="warning")
+            return
+        prompt = PromptScreen(
+            "Name this intervention (Enter saves, Esc cancels)",
+            placeholder="e.g. tense-to-present",
+            value=self.label,
+            hint="saved to the run log; l lists saved interventions",
+        )
+        self.app.push_screen(prompt, self.save_as)
+
+    def save_as(self, name: str | None) -> None:
+        """Save under ``name`` (``None``: cancelled): the next request is logged."""
+        if name is None:
+            return
+        self._save_name = name.strip() or None
+        self.label = self._save_name or ""
         self._save_next = True
-        self.request()
+        # through schedule() like any change: sent at once when the runner is free, else
+        # it goes with the next debounced request
+        self.schedule()
+
+    def action_load(self) -> None:
+        """List the interventions of the run log; the chosen one is loaded and re-run."""
+        from neurotui.intervene import log as runlog
+        from neurotui.tui.screens.intervention_picker import InterventionPicker, saved_interventions
+
+        path = runlog.default_log_path()
+        if not path.is_file():
+            self.app.notify(f"no saved interventions yet ({path}); save one with s", timeout=4)
+            return
+        try:
+            saved = saved_interventions(runlog.read(path))
+        except NeurotuiError as exc:
+            self.app.notify(str(exc), severity="error", title="Saved interventions")
+            return
+        if not saved:
+            self.app.notify(f"{path}: no translate interventions logged yet", timeout=4)
+            return
+        self.app.push_screen(InterventionPicker(saved, path.name), self.load)
+
+    def load(self, saved: SavedIntervention | None) -> bool:
+        """Load a saved intervention into the mode and re-run it; a misfit is a notification.
+
+        Returns whether it was loaded (``None``, i.e. a cancelled picker, loads nothing).
+        """
+        if saved is None:
+            return False
+        opened = self.opened
+        where = f"log line {saved.line}" + (f" ({saved.name})" if saved.name else "")
+        try:
+            if opened is None:
+                raise SpecError("no store open")
+            if saved.op not in OPS:
+                raise SpecError(f"op {saved.op!r} is not one the mode knows ({', '.join(OPS)})")
+            ids = _store_ids(opened, saved.neurons)
+            sentence = _find_sentence(opened, saved)
+        except NeurotuiError as exc:
+            self.app.notify(f"{where}: {exc}", severity="error", title="Cannot load")
+            return False
+        self.op = saved.op
+        if saved.value is not None:
+            self.value = saved.value
+        if saved.op in ("set", "add"):
+            self.unit = "sigma" if saved.unit == "sigma" else "raw"
+        if sentence is not None:
+            self.sentence = sentence
+        self.token = 0
+        words = self.words()
+        kind, token, note = _positions_kind(saved.positions, words)
+        self.positions_kind = kind
+        if token is not None:
+            self.token = token
+        self.loaded = (opened.name, ids, opened.view.shown())
+        self.label = saved.name
+        self._share_cursor()
+        notes = list(saved.notes) + ([note] if note else [])
+        if sentence is None:
+            notes.append("its sentence is not in this store; running it on the current one")
+        model = model_name_of(opened)
+        if saved.model and model and Path(model).name != saved.model:
+            notes.append(f"logged with model {saved.model}, running on {Path(model).name}")
+        text = f"loaded {saved.name or where}: {len(ids)} neurons, {saved.op}"
+        self.app.notify(text + ("; " + "; ".join(notes) if notes else ""), timeout=5)
+        self.schedule()
+        return True
 
     def action_cancel(self) -> None:
         if self.runner is not None and self.pending is not None:
@@ -284,11 +413,36 @@ class ManipulateScreen(Screen[None]):
 
     # -- requests ------------------------------------------------------------------------
     def schedule(self) -> None:
-        """Debounce: (re)start the timer; the request goes out when keys pause."""
+        """Send the request now when the runner is free (leading edge), else debounce.
+
+        Why both: an isolated key press should not wait for the debounce (the latency
+        target is key → screen), while a burst of presses (or a held key) coalesces into
+        one request after the keys pause; a newer request supersedes a running one anyway.
+        """
         self.render_panels()
         if self._timer is not None:
             self._timer.stop()
-        self._timer = self.set_timer(DEBOUNCE, self.request)
+            self._timer = None
+        quiet = time.monotonic() - self._last_request >= DEBOUNCE
+        if self.pending is None and quiet:
+            self.request()
+        else:
+            self._timer = self.set_timer(DEBOUNCE, self.request)
+
+    def signature(self) -> tuple[Any, ...]:
+        """What a request depends on (a resume re-runs only when this changed)."""
+        opened = self.opened
+        return (
+            opened.name if opened is not None else None,
+            tuple(self.neurons()),
+            self.sentence,
+            self.token,
+            self.op,
+            self.value,
+            self.unit,
+            self.positions_kind,
+            self.show_next,
+        )
 
     def ensure_runner(self, opened: OpenStore) -> Runner:
         from neurotui.intervene.runner import Runner
@@ -313,65 +467,102 @@ class ManipulateScreen(Screen[None]):
     def request(self) -> None:
         """Submit the current intervention on the current sentence (stale ones superseded)."""
         self._timer = None
+        self._last_request = time.monotonic()
+        self._last_signature = self.signature()
         opened = self.opened
         if opened is None or not self.neurons():
             self.error = None
             self.render_panels()
             return
+        save, name = self._save_next, self._save_name
+        self._save_next, self._save_name = False, None
         try:
             words = self.words()
-            spec = [self.intervention(opened, words)]
+            self._last_signature = self.signature()  # with the cursor clamped into range
+            spec = [self.intervention(opened, words, name)]
+            sentences = self.visible_sentences()
+            others = sentences[1:]
+            if others and self.positions_kind == "token":
+                # the cursor token is a position of the current sentence only
+                per = Positions.sentences({" ".join(words): [self.token]})
+                wide = [self.intervention(opened, words, name, per)]
+            else:
+                wide = spec
             runner = self.ensure_runner(opened)
         except NeurotuiError as exc:
             self.app.notify(str(exc), severity="error", title="Manipulation")
             return
-        source = " ".join(words)
-        sentence = self.sentence
         store = opened.store
+        sources = [" ".join(words)] + [" ".join(store.tokens(i)) for i in others]
+        sentence = self.sentence
         if opened.name not in self._refs:
             self._refs[opened.name] = reference_lines(opened)
         refs = self._refs[opened.name]
         reference = refs[sentence] if refs else None
-        key = (opened.name, sentence)
-        cached = self._originals.get(key)
-        save = self._save_next
+        keys = [(opened.name, i) for i in sentences]
+        cached = [self._originals.get(key) for key in keys]
         chosen = (self.op, self.value, self.unit, self.positions_kind)
-        self._save_next = False
+        where = {"store": opened.name, "sentence": sentence, "token": self.token}
+        originals = self._originals
 
         def job(ctx: JobContext) -> Outcome:
             from neurotui.intervene.apply import DecodeSettings, translate
             from neurotui.intervene.compare import compare
 
             backend = ctx.backend
-            bound = _bind_module.bind(spec, backend, store, sentences=[source])
+            bound = _bind_module.bind(spec, backend, store, sentences=sources[:1])
             settings = DecodeSettings()
-            original = cached
-            if original is None:
-                original = translate(backend, [source], (), settings, ctx.should_stop)[0]
-                self._originals[key] = original
-            comparison = compare(
-                backend, [source], bound, settings, ctx.should_stop, original=[original]
-            )[0]
+            missing = [k for k, t in enumerate(cached) if t is None]
+            if missing:
+                fresh = translate(
+                    backend, [sources[k] for k in missing], (), settings, ctx.should_stop
+                )
+                for k, translation in zip(missing, fresh, strict=True):
+                    cached[k] = originals[keys[k]] = translation
+            if len(sources) > 1:
+                bound_all = (
+                    bound
+                    if wide is spec
+                    else _bind_module.bind(wide, backend, store, sentences=sources)
+                )
+            else:
+                bound_all = bound
+            comparisons = compare(
+                backend, sources, bound_all, settings, ctx.should_stop, original=cached
+            )
+            comparison = comparisons[0]
             bleu = None
             if reference is not None:
                 import sacrebleu
 
                 bleu = float(sacrebleu.sentence_bleu(comparison.modified.text, [reference]).score)
+            description = "; ".join(b.to_intervention().describe() for b in bound)
             if save:
                 from neurotui.intervene import log as runlog
                 from neurotui.intervene.replay import translate_record
 
                 record = translate_record(backend, spec, bound, [comparison], settings)
+                if name:
+                    record["name"] = name
+                record["app"] = where
                 path = runlog.append(record)
-                ctx_note = f"saved to {path}"
-            else:
-                ctx_note = ""
-            description = "; ".join(b.to_intervention().describe() for b in bound)
-            if ctx_note:
-                description += f"  ({ctx_note})"
-            return Outcome(sentence, comparison, description, bleu, device_label(backend), chosen)
+                description += f"  (saved{' as ' + repr(name) if name else ''} to {path})"
+            return Outcome(
+                sentence,
+                comparison,
+                description,
+                bleu,
+                device_label(backend),
+                chosen,
+                list(zip(others, comparisons[1:], strict=True)),
+                (name or "") if save else None,
+            )
 
-        self.pending = runner.submit(job, group="manipulate")
+        # A save is not superseded by the keys pressed while it runs (it is not in the
+        # group): it always reaches the log; its result is shown only if still current.
+        self.pending = runner.submit(job, group=None if save else "manipulate")
+        if save:
+            self._saving.add(self.pending)
         self.state = "busy"
         self.render_panels()
 
@@ -384,21 +575,30 @@ class ManipulateScreen(Screen[None]):
         if runner is None:
             return
         current = event.request_id == self.pending
+        saving = False
+        if not isinstance(event, Started) and event.request_id in self._saving:
+            self._saving.discard(event.request_id)
+            saving = True
         if isinstance(event, Started):
             if current:
                 self.state = "busy"
         elif isinstance(event, Result):
+            if saving:
+                self.app.notify(event.value.description, title="Intervention saved")
             if current and runner.is_current(event):
                 self.outcome = event.value
                 self.device = event.value.device
                 self.error = None
                 self.state = "idle"
                 self.pending = None
-                if "saved to" in event.value.description:
-                    self.app.notify(event.value.description, title="Intervention saved")
         elif isinstance(event, Failed):
+            if saving and not current:
+                self.app.notify(
+                    f"not saved: {event.message}", severity="error", title="Manipulation"
+                )
             if current:
                 self.error = event.message
+                self._last_signature = None  # coming back to the mode retries it
                 self.state = "idle"
                 self.pending = None
                 self.app.notify(event.message, severity="error", title="Manipulation")
@@ -429,6 +629,10 @@ class ManipulateScreen(Screen[None]):
             controls.append("select or pin neurons in the Analysis mode (1) to manipulate them")
         else:
             names = _safe_names(opened, neurons)
+            if self.label or self.loaded is not None:
+                controls.append("intervention: ", style="bold")
+                controls.append(self.label or "(unnamed)")
+                controls.append(" (loaded)\n" if self.loaded is not None else "\n", style="dim")
             controls.append("neurons: ", style="bold")
             controls.append(
                 ", ".join(names[:8]) + (f" (+{len(names) - 8})" if len(names) > 8 else "")
@@ -441,8 +645,11 @@ class ManipulateScreen(Screen[None]):
                 controls.append(f"{self.value:+g}{unit}")
             controls.append("   positions: ", style="bold")
             controls.append(self.positions_kind)
+            controls.append("   sentences: ", style="bold")
+            controls.append(f"{VISIBLE} visible" if self.show_next else "current")
             controls.append(
-                "   keys: +/- value, o op, p positions, u σ/raw, [ ] sentence, ← → token, s save",
+                "\nkeys: +/- value, o op, p positions, u σ/raw, [ ] sentence, ← → token, "
+                "v visible, s save, l load",
                 style="dim",
             )
         self.query_one("#manip-controls", Static).update(controls)
@@ -481,6 +688,26 @@ class ManipulateScreen(Screen[None]):
         self.query_one("#manip-original", Static).update(original)
         self.query_one("#manip-modified", Static).update(modified)
         self.query_one("#manip-scores", Static).update(scores)
+        visible = self.query_one("#manip-visible", Static)
+        visible.display = self.show_next  # (an empty, zero-height Static would still lay out)
+        visible.update(self._visible_text())
+
+    def _visible_text(self) -> Text:
+        """The following sentences' original/modified pairs (``v``), changed tokens marked."""
+        text = Text()
+        outcome = self.outcome
+        if not self.show_next:
+            return text
+        if outcome is None or not outcome.others:
+            text.append("next sentences: waiting for the model…", style="dim")
+            return text
+        text.append("next sentences", style="bold")
+        for index, c in outcome.others:
+            text.append(f"\n{index + 1:>4} ", style="bold")
+            text.append_text(marked(c.original.tokens, c.original_changed, "strike red"))
+            text.append("\n   → " if c.changed else "\n   = ", style="dim")
+            text.append_text(marked(c.modified.tokens, c.modified_changed, "bold green"))
+        return text
 
 
 def _safe_names(opened: OpenStore, neurons: list[int]) -> list[str]:
@@ -488,3 +715,53 @@ def _safe_names(opened: OpenStore, neurons: list[int]) -> list[str]:
         return _bind_module.store_names(opened.store, neurons)
     except NeurotuiError:
         return [str(n) for n in neurons]
+
+
+def _store_ids(opened: OpenStore, names: list[str]) -> list[int]:
+    """Readable names ``site:index`` → the store's global ids (one-line error otherwise)."""
+    sites = {s.name: s for s in opened.store.sites}
+    ids: list[int] = []
+    for ref in names:
+        site, index = split_name(ref)
+        info = sites.get(site)
+        if info is None:
+            raise SpecError(f"neuron {ref}: site {site} is not in store {opened.name}")
+        if index >= info.size:
+            raise SpecError(f"neuron {ref}: {site} has {info.size} neurons")
+        ids.append(info.offset + index)
+    return ids
+
+
+#: sentences searched for a saved intervention's source when its saved index does not match
+FIND_LIMIT = 20000
+
+
+def _find_sentence(opened: OpenStore, saved: SavedIntervention) -> int | None:
+    """The store sentence a saved intervention was made on (its saved index when it still
+    holds the same text, else the first sentence with that text), or ``None``."""
+    store = opened.store
+    n = len(opened.cache.lengths)
+    hint = saved.app.get("sentence") if saved.app.get("store") == opened.name else None
+    candidates: list[int] = [hint] if isinstance(hint, int) and 0 <= hint < n else []
+    candidates += range(min(n, FIND_LIMIT))
+    target = " ".join(saved.source.split())
+    for i in candidates:
+        if " ".join(store.tokens(i)) == target:
+            return i
+    return None
+
+
+def _positions_kind(positions: Any, words: list[str]) -> tuple[str, int | None, str]:
+    """A saved positions value → (the mode's positions kind, cursor token or None, note)."""
+    if positions in (None, "all"):
+        return "all", None, ""
+    if isinstance(positions, list) and len(positions) == 1 and isinstance(positions[0], int):
+        index = positions[0] + len(words) if positions[0] < 0 else positions[0]
+        if 0 <= index < len(words):
+            return "token", index, ""
+    if isinstance(positions, dict) and isinstance(positions.get("word"), str):
+        word = positions["word"]
+        if word in words:
+            return "word", words.index(word), ""
+        return "all", None, f"the word {word!r} is not in the sentence; positions all"
+    return "all", None, f"positions {str(positions)[:30]} are not a mode choice; positions all"

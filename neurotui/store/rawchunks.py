@@ -1,0 +1,99 @@
+"""Read full-width, uncompressed HDF5 chunks with ``os.preadv`` instead of through h5py.
+
+Why: h5py keeps Python's interpreter lock for the whole of a read, so while one thread reads
+a block no other thread can run Python between its numpy calls — the summary pass's worker
+threads and the probe loader's reads then take turns instead of overlapping. Our layout
+stores each site in chunks of whole rows (``CHUNK_ROWS × site size``, no filters), so a
+chunk's bytes are exactly those rows in C order; HDF5 itself says where each chunk lies
+(``get_chunk_info``), and ``os.preadv`` copies them straight into the caller's buffer with
+the lock released (and skips HDF5's per-chunk bookkeeping, so it is faster alone too).
+
+Only used when it is exactly right: a plain file on disk (the default ``sec2`` driver),
+chunks as wide as the dataset, no filters, native little-endian float32/float16, every
+chunk allocated. Anything else returns ``None`` and the caller reads through h5py.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ChunkMap:
+    """Where the row chunks of one 2-D dataset lie in its file."""
+
+    rows: int  # dataset rows
+    width: int  # columns (= chunk width)
+    chunk_rows: int
+    dtype: np.dtype
+    offsets: np.ndarray  # byte offset of chunk i (rows i·chunk_rows …), int64
+
+    def read_into(self, fd: int, start: int, out: np.ndarray) -> None:
+        """Fill ``out`` (rows ``start…start+len(out)``, C-contiguous, ``dtype``) from ``fd``.
+
+        ``start`` must be a multiple of ``chunk_rows``. Runs of chunks that lie back to
+        back in the file are read with one system call.
+        """
+        n = out.shape[0]
+        if start % self.chunk_rows or start + n > self.rows or out.dtype != self.dtype:
+            raise ValueError("raw chunk read outside the chunk grid")
+        row_bytes = self.width * self.dtype.itemsize
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        first = start // self.chunk_rows
+        last = (start + n - 1) // self.chunk_rows if n else first - 1
+        chunk_bytes = self.chunk_rows * row_bytes
+        i = first
+        while i <= last:
+            j = i  # extend the run while the next chunk follows this one in the file
+            while j < last and self.offsets[j + 1] == self.offsets[j] + chunk_bytes:
+                j += 1
+            row0 = i * self.chunk_rows - start
+            row1 = min((j + 1) * self.chunk_rows, start + n) - start
+            want = (row1 - row0) * row_bytes
+            got = os.preadv(fd, [view[row0 * row_bytes : row1 * row_bytes]], int(self.offsets[i]))
+            if got != want:
+                raise OSError(f"short read ({got} of {want} bytes)")
+            i = j + 1
+
+
+def chunk_map(dataset: object) -> ChunkMap | None:
+    """The chunk map of an h5py dataset when raw reads are exactly right, else ``None``."""
+    try:
+        import h5py
+
+        ds = dataset
+        dtype = np.dtype(ds.dtype)  # type: ignore[attr-defined]
+        if (
+            len(ds.shape) != 2  # type: ignore[attr-defined]
+            or ds.chunks is None  # type: ignore[attr-defined]
+            or ds.chunks[1] != ds.shape[1]  # type: ignore[attr-defined]
+            or dtype not in (np.dtype("<f4"), np.dtype("<f2"))
+            or sys.byteorder != "little"
+            or ds.file.driver != "sec2"  # type: ignore[attr-defined]
+            or ds.id.get_create_plist().get_nfilters() != 0  # type: ignore[attr-defined]
+        ):
+            return None
+        rows, width = (int(x) for x in ds.shape)  # type: ignore[attr-defined]
+        chunk_rows = int(ds.chunks[0])  # type: ignore[attr-defined]
+        count = -(-rows // chunk_rows)
+        offsets = np.full(count, -1, dtype=np.int64)
+        dsid = ds.id  # type: ignore[attr-defined]
+        if hasattr(dsid, "chunk_iter"):
+
+            def visit(info: h5py.h5d.StoreInfo) -> None:
+                offsets[info.chunk_offset[0] // chunk_rows] = info.byte_offset
+
+            dsid.chunk_iter(visit)
+        else:  # pragma: no cover - older HDF5
+            for k in range(dsid.get_num_chunks()):
+                info = dsid.get_chunk_info(k)
+                offsets[info.chunk_offset[0] // chunk_rows] = info.byte_offset
+        if count and (offsets < 0).any():
+            return None  # unallocated chunks read as fill values: leave them to HDF5
+        return ChunkMap(rows, width, chunk_rows, dtype, offsets)
+    except Exception:  # anything unexpected: h5py reads it
+        return None
