@@ -7,47 +7,16 @@ error raised *while the clamp's hooks are attached* must leave none behind.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import pytest
+import tui_helpers  # beside this file: pytest puts tests/ on sys.path
 
 from neurotui.tui.app import NeurotuiApp
 from neurotui.tui.testing import sync
 
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("NEUROTUI_INTERVENTION_LOG", str(tmp_path / "log.jsonl"))
-
-
-@pytest.fixture(scope="module")
-def store():  # type: ignore[no-untyped-def]
-    import neurotui.store as ns
-    from neurotui.store.samples import sample_store
-
-    opened = ns.open(sample_store())
-    yield opened
-    opened.close()
-
-
-async def _wait(pilot, predicate, timeout: float = 90.0) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting for the control screen")
-        await pilot.pause(0.05)
-    await pilot.pause()
-
-
-def _app(store) -> NeurotuiApp:  # type: ignore[no-untyped-def]
-    return NeurotuiApp(stores=[store], open_default=False, device="cpu")
-
-
-def _text(screen, wid: str) -> str:  # type: ignore[no-untyped-def]
-    return str(screen.query_one(wid).render())
+# the shared fixtures (found by these names) and helpers
+_isolated, store = tui_helpers._isolated, tui_helpers.store
+_app, _text, _wait = tui_helpers._app, tui_helpers._text, tui_helpers._wait
 
 
 @sync
