@@ -23,19 +23,23 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from neurotui.errors import NeurotuiError
 from neurotui.intervene import bind as _bind_module
 from neurotui.intervene.spec import Intervention, Positions, SpecError, split_name
-from neurotui.tui.screens.runner_mode import RunnerEvent, device_label, marked, model_name_of
+from neurotui.tui.screens.runner_mode import (
+    RunnerEvent,
+    RunnerModeScreen,
+    device_label,
+    marked,
+    model_name_of,
+)
 from neurotui.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.intervene.compare import Comparison
-    from neurotui.intervene.runner import JobContext, Runner
-    from neurotui.models.base import Backend
+    from neurotui.intervene.runner import JobContext
     from neurotui.tui.screens.intervention_picker import SavedIntervention
     from neurotui.tui.session import OpenStore
 
@@ -85,8 +89,12 @@ def reference_lines(opened: OpenStore) -> list[str] | None:
     return None
 
 
-class ManipulateScreen(Screen[None]):
+class ManipulateScreen(RunnerModeScreen):
     """Clamp/scale/zero the selected neurons on the cursor sentence, see the translation."""
+
+    MODE = "manipulate"
+    NOTIFY_TITLE = "Manipulation"
+    GROUP = "manipulate"
 
     BINDINGS = [
         Binding("plus,equals_sign", "step(1)", "+", id="manipulate.more"),
@@ -127,20 +135,14 @@ original and modified outputs side by side, changed tokens marked.
         return self.HELP
 
     def __init__(self) -> None:
-        super().__init__()
-        self.runner: Runner | None = None
-        self.runner_model: str | None = None
+        super().__init__()  # runner, runner_model, state, device, pending, error
         self.sentence = 0
         self.token = 0
         self.op = "set"
         self.value = 2.0
         self.unit = "sigma"
         self.positions_kind = "all"
-        self.state = "idle"
-        self.device = "—"
         self.outcome: Outcome | None = None
-        self.error: str | None = None
-        self.pending: str | None = None
         self._originals: dict[tuple[str, int], Any] = {}
         self._refs: dict[str, list[str] | None] = {}
         self._timer: Any = None
@@ -183,7 +185,9 @@ original and modified outputs side by side, changed tokens marked.
         """Pick up the shared text cursor (moved in the analysis view); re-run if needed.
 
         Back from a modal (prompt, picker, help) nothing changed: no new request, which
-        would also supersede a save or load sent from the modal's callback.
+        would also supersede a save or load sent from the modal's callback. (The base
+        screen's handler then redraws; Textual's own resume handling must not be
+        prevented, or the screen stays blank.)
         """
         opened = self.opened
         if opened is not None:
@@ -193,20 +197,7 @@ original and modified outputs side by side, changed tokens marked.
         else:
             self.render_panels()
 
-    def on_unmount(self) -> None:
-        self.close_runner()
-
-    def close_runner(self) -> None:
-        """Stop the runner (cancels what is queued; the model goes with it)."""
-        if self.runner is not None:
-            self.runner.close()
-            self.runner = None
-
     # -- shared state --------------------------------------------------------------------
-    @property
-    def opened(self) -> OpenStore | None:
-        return self.app.session.active  # type: ignore[attr-defined]
-
     def neurons(self) -> list[int]:
         """Store ids of the neurons to change: a loaded intervention's while the selection
         is as it was when loading, else the selection (cursor neuron, then pinned ones)."""
@@ -444,25 +435,9 @@ original and modified outputs side by side, changed tokens marked.
             self.show_next,
         )
 
-    def ensure_runner(self, opened: OpenStore) -> Runner:
-        from neurotui.intervene.runner import Runner
-
-        name = model_name_of(opened)
-        if name is None:
-            raise NeurotuiError(f"store {opened.name}: no model recorded in its metadata")
-        if self.runner is None or self.runner_model != name:
-            self.close_runner()
-            device = getattr(self.app, "device_name", "auto")
-
-            def factory() -> Backend:
-                from neurotui.models.registry import load_backend
-
-                return load_backend(name, device)
-
-            self.runner = Runner(factory, on_event=lambda e: self.post_message(RunnerEvent(e)))
-            self.runner_model = name
-            self._originals.clear()  # originals belong to the model that made them
-        return self.runner
+    def runner_changed(self) -> None:
+        """Originals belong to the model that made them."""
+        self._originals.clear()
 
     def request(self) -> None:
         """Submit the current intervention on the current sentence (stale ones superseded)."""
@@ -567,7 +542,12 @@ original and modified outputs side by side, changed tokens marked.
         self.render_panels()
 
     def on_runner_event(self, message: RunnerEvent) -> None:
-        """Show current results; drop stale ones; failures become notifications."""
+        """Show current results; drop stale ones; failures become notifications.
+
+        Handled here rather than by the base screen's routing: a save's result is
+        reported even when a later request has superseded it.
+        """
+        message.prevent_default()
         from neurotui.intervene.runner import Failed, RequestCancelled, Result, Started
 
         event = message.event
