@@ -102,7 +102,15 @@ def sync(fn):  # type: ignore[no-untyped-def]
 
 
 async def settle(pilot: Pilot, rounds: int = 20) -> None:
-    """Wait until no worker runs and the message queues are drained."""
+    """Wait until no worker runs and the message queues are drained.
+
+    A worker superseded in its exclusive group (a newer sentence read, say) ends
+    cancelled while we wait: that is normal and not an error; a failed worker is.
+    """
+    import contextlib
+
+    from textual.worker import WorkerCancelled
+
     from neurotui.tui.screens.analysis import CARD_DELAY
 
     app = pilot.app
@@ -113,7 +121,9 @@ async def settle(pilot: Pilot, rounds: int = 20) -> None:
             await pilot.pause()
             if not [w for w in app.workers if w.is_running]:
                 return
-        await app.workers.wait_for_complete()
+        for worker in running:
+            with contextlib.suppress(WorkerCancelled):
+                await worker.wait()
 
 
 def child_count(n: int, fail: bool = False, progress=None):  # type: ignore[no-untyped-def]
