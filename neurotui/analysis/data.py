@@ -11,7 +11,7 @@ context never leaks from train into test.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -121,25 +121,7 @@ class ProbeData:
 
     def with_labels(self, y: np.ndarray, classes: list[str], task: str) -> ProbeData:
         """Same rows and activations (shared, not copied) with other labels."""
-        return ProbeData(
-            X=self.X,
-            y=np.asarray(y, dtype=np.int64),
-            classes=list(classes),
-            words=self.words,
-            vocab=self.vocab,
-            sentence=self.sentence,
-            position=self.position,
-            counts=self.counts,
-            neurons=self.neurons,
-            task=task,
-            split=self.split,
-            neuron_names=self.neuron_names,
-            mean=self.mean,
-            std=self.std,
-            constant=self.constant,
-            nonfinite=self.nonfinite,
-            normalized=self.normalized,
-        )
+        return replace(self, y=np.asarray(y, dtype=np.int64), classes=list(classes), task=task)
 
     def zscore(self) -> ProbeData:
         """Z-normalise every column in place with the training rows' mean and std.

@@ -100,6 +100,7 @@ class NeurotuiStore(BaseStore):
             raise StoreError(f"{self._shown}: metadata lists no sites")
         self._meta: dict[str, Any] = meta
         self._sites = make_sites([(str(n), int(s)) for n, s in meta["sites"]])
+        self._chunk_maps: dict[str, ChunkMap | None] = {}  # filled by _chunk_map
         self._offsets = np.asarray(f["sentences/offsets"][()], dtype=np.int64)
         if self._offsets.ndim != 1 or self._offsets.size == 0 or self._offsets[0] != 0:
             raise StoreError(f"{self._shown}: sentence offsets are damaged")
@@ -260,12 +261,10 @@ class NeurotuiStore(BaseStore):
 
     def _chunk_map(self, site: str) -> ChunkMap | None:
         """Where ``site``'s chunks lie, when they can be read raw (cached per store)."""
-        cache = self.__dict__.setdefault("_chunk_maps", {})
-        if site not in cache:
-            cache[site] = (
-                None if os.environ.get("NEUROTUI_NO_RAW_READS") else chunk_map(self._ds[site])
-            )
-        return cache[site]
+        if site not in self._chunk_maps:
+            raw_ok = not os.environ.get("NEUROTUI_NO_RAW_READS")
+            self._chunk_maps[site] = chunk_map(self._ds[site]) if raw_ok else None
+        return self._chunk_maps[site]
 
     # -- summaries -----------------------------------------------------------------
     @_guard

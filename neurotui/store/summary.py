@@ -106,9 +106,6 @@ class _Extremes:
         #: survivors held before a merge; merging rarely is cheaper than a sharper bar
         self.merge_limit = 1 << 20
 
-    def _key(self, values: np.ndarray) -> np.ndarray:
-        return -values if self.largest else values
-
     def offer(self, start: int, block: np.ndarray, col: int) -> None:
         """Consider rows ``start…`` of columns ``col…`` (non-finite already set to fill)."""
         thr = self.threshold(block, col)
@@ -125,10 +122,7 @@ class _Extremes:
         """
         r, w = block.shape
         cols = slice(col, col + w)
-        warm = bool((self.rows[-1, cols] >= 0).all())
-        if not warm and self._pending:
-            self.flush()
-            warm = bool((self.rows[-1, cols] >= 0).all())
+        warm = self.warm(col, w)
         sign = np.float32(1.0 if self.largest else -1.0)
         # Work on "bigger is better" thresholds; x > t is x >= nextafter(t, +inf).
         cur = self.values[-1, cols] * sign
@@ -274,49 +268,51 @@ class SummaryAccumulator:
             raise ValueError(f"block rows {start}+{rows}, columns {col}+{width} out of range")
         self._sample(start, block, slice(col, col + width))
         block = np.ascontiguousarray(block)
-        ones = self._ones(min(rows, _TILE_ROWS))
         if not (self.top.warm(col, width) and self.bottom.warm(col, width)):
-            self._update_warming(start, block, col, ones)
+            # While some list is not full, the extremes see the whole cleaned block, whose
+            # own k-th-best bound keeps warm-up from flooding the merge.
+            parts = [(tile, top, bottom) for _, tile, top, bottom in self._tiles(block, col)]
+            if all(top is tile for tile, top, _ in parts):
+                top_src = bottom_src = block
+            else:
+                top_src = np.concatenate([top for _, top, _ in parts])
+                bottom_src = np.concatenate([bottom for _, _, bottom in parts])
+            self.top.offer(start, top_src, col)
+            self.bottom.offer(start, bottom_src, col)
             return
-        # Lists full: the bars are the current k-th bests (NaN-safe: NaN passes nothing).
+        # Lists full: the bars are the current k-th bests (NaN-safe: NaN passes nothing),
+        # and both survivor scans read each tile while it is still in cache.
         top_thr = self.top.threshold(block, col)
         bottom_thr = self.bottom.threshold(block, col)
-        for r0 in range(0, rows, _TILE_ROWS):
-            tile = block[r0 : r0 + _TILE_ROWS]
-            # The fused pass: column sums (a BLAS product), sums of squares and both
-            # survivor scans read the tile from cache; memory is crossed once.
-            s = ones[: tile.shape[0]] @ tile
-            q = np.einsum("ij,ij->j", tile, tile)
-            cleaned = self._moments(tile, col, s, q)
-            top_src = bottom_src = tile
-            if cleaned is not None:  # NaN/Inf: scan copies where they cannot survive
-                idx, fin = cleaned
-                top_src, bottom_src = tile.copy(), tile.copy()
-                top_src[:, idx] = np.where(fin, tile[:, idx], -np.inf)
-                bottom_src[:, idx] = np.where(fin, tile[:, idx], np.inf)
+        for r0, _, top_src, bottom_src in self._tiles(block, col):
             self.top.scan(start + r0, top_src, col, top_thr)
             self.bottom.scan(start + r0, bottom_src, col, bottom_thr)
         self.top.settle()
         self.bottom.settle()
 
-    def _update_warming(self, start: int, block: np.ndarray, col: int, ones: np.ndarray) -> None:
-        """While some list is not full: moments by tile, then the extremes see the whole
-        cleaned block, whose own k-th-best bound keeps warm-up from flooding the merge."""
-        top_src, bottom_src = block, block
+    def _tiles(
+        self, block: np.ndarray, col: int
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """Merge the moments of each cache-sized tile; yield ``(first row, tile, top view,
+        bottom view)``, the views with NaN/Inf replaced so they never survive (the tile
+        itself when it has none).
+
+        The fused pass: column sums (a BLAS product with a row of ones) and sums of squares
+        read the tile from memory once; what the caller does with it next hits the cache.
+        """
+        ones = self._ones(min(block.shape[0], _TILE_ROWS))
         for r0 in range(0, block.shape[0], _TILE_ROWS):
             tile = block[r0 : r0 + _TILE_ROWS]
-            cleaned = self._moments(
-                tile, col, ones[: tile.shape[0]] @ tile, np.einsum("ij,ij->j", tile, tile)
-            )
-            if cleaned is not None:
-                if top_src is block:
-                    top_src, bottom_src = block.copy(), block.copy()
-                idx, fin = cleaned
-                rs = slice(r0, r0 + fin.shape[0])
-                top_src[rs, idx] = np.where(fin, block[rs, idx], -np.inf)
-                bottom_src[rs, idx] = np.where(fin, block[rs, idx], np.inf)
-        self.top.offer(start, top_src, col)
-        self.bottom.offer(start, bottom_src, col)
+            n = tile.shape[0]
+            cleaned = self._moments(tile, col, ones[:n] @ tile, np.einsum("ij,ij->j", tile, tile))
+            if cleaned is None:
+                yield r0, tile, tile, tile
+                continue
+            idx, fin = cleaned
+            top, bottom = tile.copy(), tile.copy()
+            top[:, idx] = np.where(fin, tile[:, idx], -np.inf)
+            bottom[:, idx] = np.where(fin, tile[:, idx], np.inf)
+            yield r0, tile, top, bottom
 
     def _ones(self, n: int) -> np.ndarray:
         """A reused row of ones: the column sums are ``ones @ tile``."""
