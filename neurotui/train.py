@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from neurotui import textfiles
 from neurotui.errors import DataError, NeurotuiError
 from neurotui.models.checkpoint import (
     atomic_write_bytes,
@@ -58,13 +59,8 @@ class Corpus:
 
 
 def read_lines(path: Path) -> list[str]:
-    if not Path(path).is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    return [" ".join(line.split()) for line in text.splitlines()]
+    """The file's lines with whitespace normalised to single spaces (tokenised text)."""
+    return [" ".join(line.split()) for line in textfiles.read_lines(path)]
 
 
 def _split_files(files: list[Path] | None, kind: str, option: str) -> tuple[list[str], list[str]]:

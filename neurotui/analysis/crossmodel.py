@@ -37,13 +37,13 @@ import numpy as np
 
 from neurotui.analysis.checks import describe_neurons, warn
 from neurotui.analysis.progress import ProgressFn, report
+from neurotui.analysis.ranking import CROSS_MODEL_METHODS as METHODS
 from neurotui.analysis.ranking import Partner, Ranking
 from neurotui.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.store.api import Store
 
-METHODS = ("maxcorr", "mincorr", "linreg", "svcca")
 SVCCA_VARIANCE = 0.99
 
 

@@ -13,25 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from neurotui.analysis.probe import ProbeConfig
 from neurotui.analysis.progress import ProgressFn
-from neurotui.analysis.ranking import Ranking
+from neurotui.analysis.ranking import CROSS_MODEL_METHODS as CROSS
+from neurotui.analysis.ranking import METHODS, Ranking
 from neurotui.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.store.api import Store
 
-METHODS = (
-    "probe",
-    "maxcorr",
-    "mincorr",
-    "linreg",
-    "svcca",
-    "variance",
-    "meandist",
-    "probeless",
-    "random",
-)
 LABELLED = ("probe", "probeless")
-CROSS = ("maxcorr", "mincorr", "linreg", "svcca")
 
 
 @dataclass

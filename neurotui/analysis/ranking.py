@@ -11,6 +11,21 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FORMAT_VERSION = 1
+#: the ranking methods ``compute_ranking`` knows (here, with no heavy imports, so the CLI's
+#: ``--help`` can list them)
+METHODS = (
+    "probe",
+    "maxcorr",
+    "mincorr",
+    "linreg",
+    "svcca",
+    "variance",
+    "meandist",
+    "probeless",
+    "random",
+)
+#: the cross-model ones among them (Bau et al. 2019)
+CROSS_MODEL_METHODS = ("maxcorr", "mincorr", "linreg", "svcca")
 
 
 @dataclass

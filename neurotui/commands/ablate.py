@@ -92,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
     from neurotui.intervene.ablation import plan_ablation, run_ablation
     from neurotui.intervene.apply import DecodeSettings
     from neurotui.intervene.replay import ablation_record
-    from neurotui.intervene.workflows import ablation_ranking, heldout, open_store, read_lines
+    from neurotui.intervene.workflows import ablation_ranking, heldout, open_store
     from neurotui.models.registry import load_backend
+    from neurotui.textfiles import read_lines
 
     steps = parse_int_list(args.steps, "--steps")
     directions = [d.strip() for d in args.directions.split(",") if d.strip()]

@@ -5,19 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from neurotui.analysis.ranking import METHODS
 from neurotui.commands.common import add_device_arg, add_json_arg, print_json
-
-METHODS = (
-    "probe",
-    "maxcorr",
-    "mincorr",
-    "linreg",
-    "svcca",
-    "variance",
-    "meandist",
-    "probeless",
-    "random",
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -101,19 +101,11 @@ def load_model(model: str, device: str) -> Backend:
 
 def read_sentences(path: str) -> list[str]:
     """Lines of ``path`` (``-``: stdin), one sentence each; one-line error when unreadable."""
-    from pathlib import Path
-
-    from neurotui.errors import DataError
+    from neurotui.textfiles import read_lines
 
     if path == "-":
         return [line.rstrip("\n") for line in sys.stdin]
-    file = Path(path)
-    if not file.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        return file.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return read_lines(path)
 
 
 def heldout_inputs(backend: Backend, count: int | None) -> Inputs:

@@ -57,7 +57,7 @@ VERB_TAIL = {"VB", "VBN", "VBG"}
 # -- reading tagged text ------------------------------------------------------------------
 def read_tagged(src: str | Path, pos: str | Path) -> list[tuple[list[str], list[str]]]:
     """(tokens, tags) per line of ``src`` and its tag file; one-line errors on misfits."""
-    from neurotui.intervene.workflows import read_lines
+    from neurotui.textfiles import read_lines
 
     lines, tag_lines = read_lines(src), read_lines(pos)
     if len(lines) != len(tag_lines):
@@ -222,7 +222,7 @@ class RealText:
         return read_tagged(self.files[f"{split}.en"], self.files[f"{split}.pos"])
 
     def cases(self, split: str, prop: str, target: str) -> list[ControlCase]:
-        from neurotui.intervene.workflows import read_lines
+        from neurotui.textfiles import read_lines
 
         refs = read_lines(self.files[f"{split}.fr"])
         return realtext_cases(self.tagged(split), refs, prop, target)

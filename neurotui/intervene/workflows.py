@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neurotui.analysis.ranking import CROSS_MODEL_METHODS
 from neurotui.errors import DataError, NeurotuiError
 from neurotui.intervene.apply import DecodeSettings
+from neurotui.textfiles import read_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.analysis.ranking import Ranking
@@ -163,17 +165,6 @@ def heldout(backend: Backend) -> tuple[list[str], list[str] | None, str]:
     )
 
 
-def read_lines(path: str | Path) -> list[str]:
-    """Non-final-newline lines of a UTF-8 text file; one-line errors."""
-    file = Path(path)
-    if not file.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        return file.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-
-
 # -- rankings -----------------------------------------------------------------------------
 def load_ranking(
     spec: str | None, store: Store | None, *, task: str | None = None
@@ -232,9 +223,6 @@ def task_ranking(
         return probe_ranking(store, task, seed=seed), f"probe:{task}"
 
 
-CROSS_METHODS = ("maxcorr", "mincorr", "linreg", "svcca")
-
-
 def sibling_models(backend: Backend) -> list[str]:
     """Bundled models trained alike (``synth-en-fr-1`` → ``synth-en-fr-2``, ``-3``)."""
     from neurotui.models.registry import bundled_names
@@ -291,13 +279,15 @@ def ablation_ranking(
     if method is None and store.rankings:
         return load_ranking(None, store)
     others = list(against) if against else sibling_models(backend)
-    if method in CROSS_METHODS or (method is None and others):
+    if method in CROSS_MODEL_METHODS or (method is None and others):
         method = method or "maxcorr"
         if not others:
             raise NeurotuiError(f"--method {method} needs other models: give --against M2,M3")
         return cross_model_ranking(store, others, method), f"{method} vs {','.join(others)}"
     if method not in (None, "probe"):
-        raise NeurotuiError(f"--method {method!r}: use one of {', '.join(CROSS_METHODS)} or probe")
+        raise NeurotuiError(
+            f"--method {method!r}: use one of {', '.join(CROSS_MODEL_METHODS)} or probe"
+        )
     tasks = [t for t in store.label_tasks if t != "position"]
     task = task or ("pos" if "pos" in tasks else (tasks[0] if tasks else None))
     if task is None:
