@@ -1,12 +1,16 @@
 """Convert between store formats (ours ⇄ NeuroX hdf5; NeuroX json → either).
 
 Why streaming: conversion reads one sentence at a time and writes buffered chunk bands,
-computing the summaries on the way, so memory stays flat whatever the file size.
+computing the summaries on the way, so memory stays flat whatever the file size. The corpus
+length is known before the first sentence, so the output's chunks are allocated up front
+and written raw (see :mod:`neurotui.store.rawwrite`); a NeuroX sentence is read straight
+into the writer's buffers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from neurotui.errors import StoreError
@@ -62,11 +66,16 @@ def _to_neurotui(store, dst: Path, *, dtype, summary, progress) -> Path:  # type
         dtype=dtype,
         metadata=meta,
         expected_tokens=store.total_tokens if summary else None,
+        rows=store.total_tokens,
     ) as writer:
+        read_into = getattr(store, "read_sites_into", None)
         by_site = getattr(store, "site_rows", None)
         for i in range(total):
-            rows = by_site(i) if by_site is not None else None
-            writer.add(store.tokens(i), rows if rows is not None else store.activations(i))
+            if read_into is not None:
+                writer.add_from(store.tokens(i), partial(read_into, i))
+            else:
+                rows = by_site(i) if by_site is not None else None
+                writer.add(store.tokens(i), rows if rows is not None else store.activations(i))
             if progress is not None:
                 progress(i + 1, total)
         for task in store.label_tasks:

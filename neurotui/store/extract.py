@@ -171,12 +171,9 @@ def extract(
             rows = rows_of[s]
             assert rows is not None
             meta = dict(base_meta, side=s)
+            total = sum(len(r) for r in rows)  # every line's rows are checked below
             writers[s] = StoreWriter(
-                paths[s],
-                pairs,
-                dtype=dtype,
-                metadata=meta,
-                expected_tokens=sum(len(r) for r in rows),
+                paths[s], pairs, dtype=dtype, metadata=meta, expected_tokens=total, rows=total
             )
         names = [n for pairs in grouped.values() for n, _ in pairs]
         for start in range(0, len(lines), _STEP):

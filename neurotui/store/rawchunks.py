@@ -1,4 +1,4 @@
-"""Read full-width, uncompressed HDF5 chunks with ``os.preadv`` instead of through h5py.
+"""Read and write full-width, uncompressed HDF5 chunks with ``os.preadv``/``pwritev``.
 
 Why: h5py keeps Python's interpreter lock for the whole of a read, so while one thread reads
 a block no other thread can run Python between its numpy calls — the summary pass's worker
@@ -7,6 +7,8 @@ stores each site in chunks of whole rows (``CHUNK_ROWS × site size``, no filter
 chunk's bytes are exactly those rows in C order; HDF5 itself says where each chunk lies
 (``get_chunk_info``), and ``os.preadv`` copies them straight into the caller's buffer with
 the lock released (and skips HDF5's per-chunk bookkeeping, so it is faster alone too).
+Writes work the same way for a store created with all its chunks allocated up front
+(:mod:`neurotui.store.rawwrite`).
 
 Only used when it is exactly right: a plain file on disk (the default ``sec2`` driver),
 chunks as wide as the dataset, no filters, native little-endian float32/float16, every
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +35,28 @@ class ChunkMap:
     dtype: np.dtype
     offsets: np.ndarray  # byte offset of chunk i (rows i·chunk_rows …), int64
 
+    @property
+    def chunk_bytes(self) -> int:
+        """Bytes of one (full) chunk in the file."""
+        return self.chunk_rows * self.width * self.dtype.itemsize
+
+    def runs(self, start: int, n: int) -> Iterator[tuple[int, int, int]]:
+        """``(first row, end row, file offset)`` of each run of chunks that lie back to back
+        in the file and hold rows ``start…start+n`` (rows counted from ``start``)."""
+        if n <= 0:
+            return
+        first = start // self.chunk_rows
+        last = (start + n - 1) // self.chunk_rows
+        i = first
+        while i <= last:
+            j = i  # extend the run while the next chunk follows this one in the file
+            while j < last and self.offsets[j + 1] == self.offsets[j] + self.chunk_bytes:
+                j += 1
+            row0 = i * self.chunk_rows - start
+            row1 = min((j + 1) * self.chunk_rows, start + n) - start
+            yield row0, row1, int(self.offsets[i])
+            i = j + 1
+
     def read_into(self, fd: int, start: int, out: np.ndarray) -> None:
         """Fill ``out`` (rows ``start…start+len(out)``, C-contiguous, ``dtype``) from ``fd``.
 
@@ -43,21 +68,32 @@ class ChunkMap:
             raise ValueError("raw chunk read outside the chunk grid")
         row_bytes = self.width * self.dtype.itemsize
         view = memoryview(out.reshape(-1).view(np.uint8))
-        first = start // self.chunk_rows
-        last = (start + n - 1) // self.chunk_rows if n else first - 1
-        chunk_bytes = self.chunk_rows * row_bytes
-        i = first
-        while i <= last:
-            j = i  # extend the run while the next chunk follows this one in the file
-            while j < last and self.offsets[j + 1] == self.offsets[j] + chunk_bytes:
-                j += 1
-            row0 = i * self.chunk_rows - start
-            row1 = min((j + 1) * self.chunk_rows, start + n) - start
+        for row0, row1, offset in self.runs(start, n):
             want = (row1 - row0) * row_bytes
-            got = os.preadv(fd, [view[row0 * row_bytes : row1 * row_bytes]], int(self.offsets[i]))
+            got = os.preadv(fd, [view[row0 * row_bytes : row1 * row_bytes]], offset)
             if got != want:
                 raise OSError(f"short read ({got} of {want} bytes)")
-            i = j + 1
+
+    def write_from(self, fd: int, start: int, block: np.ndarray) -> None:
+        """Write ``block`` (rows ``start…``, C-contiguous, ``dtype``) into its chunks.
+
+        ``start`` must be a multiple of ``chunk_rows``; ``block`` may run past the last
+        row up to the end of the last chunk (whole-chunk writes, as direct I/O needs).
+        """
+        n = block.shape[0]
+        limit = -(-self.rows // self.chunk_rows) * self.chunk_rows
+        if start % self.chunk_rows or start + n > limit or block.dtype != self.dtype:
+            raise ValueError("raw chunk write outside the chunk grid")
+        row_bytes = self.width * self.dtype.itemsize
+        view = memoryview(block.reshape(-1).view(np.uint8))
+        for row0, row1, offset in self.runs(start, n):
+            part = view[row0 * row_bytes : row1 * row_bytes]
+            done = 0
+            while done < len(part):  # a write may be cut short (signals, quotas)
+                wrote = os.pwritev(fd, [part[done:]], offset + done)
+                if wrote <= 0:
+                    raise OSError(f"write stopped after {done} of {len(part)} bytes")
+                done += wrote
 
 
 def chunk_map(dataset: object) -> ChunkMap | None:

@@ -20,7 +20,7 @@ What is exact and what is not
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -475,23 +475,17 @@ def summarize(
     return _summarize_parallel(store, groups, k, levels, sample_bytes, chunk_tokens, progress)
 
 
-def _site_groups(store: _BlockSource, workers: int | None) -> list[list[Any]] | None:
-    """Sites cut into ≤ ``workers`` runs of consecutive columns with balanced widths;
-    ``None`` when one thread is asked for or the store cannot stream a subset of sites."""
-    import inspect
+def default_workers() -> int:
+    """Summary threads by default: the CPU cores this process may use, at most 4."""
     import os
 
-    sites = list(getattr(store, "sites", []) or [])
-    if workers is None:
-        workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-    if workers < 2 or len(sites) < 2:
-        return None
-    try:
-        if "sites" not in inspect.signature(store.iter_site_blocks).parameters:
-            return None
-    except (TypeError, ValueError):
-        return None
-    workers = min(workers, len(sites))
+    return min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def split_sites(sites: Sequence[Any], workers: int) -> list[list[Any]]:
+    """Sites cut into ≤ ``workers`` runs of consecutive columns with balanced widths."""
+    sites = list(sites)
+    workers = max(1, min(workers, len(sites)))
     total = sum(int(s.size) for s in sites)
     groups: list[list[Any]] = [[]]
     done = 0
@@ -500,6 +494,45 @@ def _site_groups(store: _BlockSource, workers: int | None) -> list[list[Any]] | 
             groups.append([])
         groups[-1].append(site)
         done += int(site.size)
+    return groups
+
+
+def group_accumulators(
+    groups: list[list[Any]],
+    total_tokens: int,
+    *,
+    k: int = DEFAULT_K,
+    levels: np.ndarray | None = None,
+    sample_bytes: int = DEFAULT_SAMPLE_BYTES,
+) -> list[SummaryAccumulator]:
+    """One accumulator per site group, each with its share of the quantile sample budget
+    (the same stride one accumulator over every column would use); join their results
+    with :func:`join_summaries`."""
+    total_width = sum(int(s.size) for group in groups for s in group)
+    accs = []
+    for group in groups:
+        width = sum(int(s.size) for s in group)
+        share = max(1, sample_bytes * width // max(1, total_width))
+        accs.append(SummaryAccumulator(width, total_tokens, k=k, levels=levels, sample_bytes=share))
+    return accs
+
+
+def _site_groups(store: _BlockSource, workers: int | None) -> list[list[Any]] | None:
+    """The store's sites split for ``workers`` threads; ``None`` when one thread is asked
+    for or the store cannot stream a subset of sites."""
+    import inspect
+
+    sites = list(getattr(store, "sites", []) or [])
+    if workers is None:
+        workers = default_workers()
+    if workers < 2 or len(sites) < 2:
+        return None
+    try:
+        if "sites" not in inspect.signature(store.iter_site_blocks).parameters:
+            return None
+    except (TypeError, ValueError):
+        return None
+    groups = split_sites(sites, workers)
     return groups if len(groups) > 1 else None
 
 
@@ -509,19 +542,12 @@ def _summarize_parallel(  # type: ignore[no-untyped-def]
     """One accumulator per site group, each fed by its own thread, then joined by column."""
     import threading
 
-    total_width = store.neuron_count
     lock = threading.Lock()
     failure: list[BaseException] = []
-    accs: list[SummaryAccumulator] = []
-    offsets: list[int] = []
-    for group in groups:
-        width = sum(int(s.size) for s in group)
-        # Same per-row sample budget as one accumulator would have: the same stride.
-        share = max(1, sample_bytes * width // max(1, total_width))
-        accs.append(
-            SummaryAccumulator(width, store.total_tokens, k=k, levels=levels, sample_bytes=share)
-        )
-        offsets.append(int(group[0].offset))
+    accs = group_accumulators(
+        groups, store.total_tokens, k=k, levels=levels, sample_bytes=sample_bytes
+    )
+    offsets = [int(group[0].offset) for group in groups]
 
     parts: dict[int, Summary] = {}
 
@@ -549,10 +575,10 @@ def _summarize_parallel(  # type: ignore[no-untyped-def]
         t.join()
     if failure:
         raise failure[0]
-    return _join([parts[i] for i in range(len(accs))])
+    return join_summaries([parts[i] for i in range(len(accs))])
 
 
-def _join(parts: list[Summary]) -> Summary:
+def join_summaries(parts: list[Summary]) -> Summary:
     """Summaries of consecutive column ranges → one summary over all of them."""
     first = parts[0].stats
     stats = NeuronStats(
