@@ -302,7 +302,7 @@ def test_float16_store_and_streamed_summary_agree(tmp_path: Path) -> None:
 
 def test_writer_keeps_order_across_buffer_flushes_and_overlong_sentences(tmp_path: Path) -> None:
     # Short sentences fill the reused write buffer several times; one sentence is longer
-    # than the buffer and goes straight through between two flushes.
+    # than the buffer and is split across bands.
     from neurotui.store.writer import _FLUSH_ROWS
 
     rng = np.random.default_rng(11)

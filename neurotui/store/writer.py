@@ -82,7 +82,9 @@ class StoreWriter:
         band = max(
             (layout.chunk_shape(s.size, self.dtype.itemsize)[0] for s in self.sites), default=1
         )
-        self._fixed_rows = int(rows) if rows is not None and int(rows) >= band else None
+        rows = None if rows is None else int(rows)
+        self._announced_rows = rows
+        self._fixed_rows = rows if rows is not None and rows >= band else None
         self._atomic = atomic_path(self.path)
         self.tmp = self._atomic.__enter__()
         self._done = False
@@ -258,11 +260,11 @@ class StoreWriter:
         return parts
 
     def _make_room(self, n: int) -> None:
-        """Refuse rows beyond the announced corpus length (fixed-size sites)."""
-        if self._fixed_rows is not None and self._rows + n > self._fixed_rows:
+        """Refuse rows beyond the announced corpus length."""
+        if self._announced_rows is not None and self._rows + n > self._announced_rows:
             raise DataError(
                 f"sentence {len(self._lengths)}: {self._rows + n} token rows so far, but the "
-                f"store was created for {self._fixed_rows}"
+                f"store was created for {self._announced_rows}"
             )
 
     def _add_tokens(self, tokens: Sequence[str]) -> None:
@@ -400,10 +402,10 @@ class StoreWriter:
             if self._raw is not None:
                 self._raw.close()
                 self._raw = None
-            if self._fixed_rows is not None and self._rows != self._fixed_rows:
+            if self._announced_rows is not None and self._rows != self._announced_rows:
                 raise DataError(
                     f"{self.path}: {self._rows} token rows were added, but the store was "
-                    f"created for {self._fixed_rows}"
+                    f"created for {self._announced_rows}"
                 )
             f = self._file
             offsets = np.concatenate([[0], np.cumsum(np.asarray(self._lengths, np.int64))])
