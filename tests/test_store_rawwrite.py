@@ -204,3 +204,20 @@ def test_mixed_raw_and_h5py_sites_with_announced_rows(tmp_path: Path, dtype: str
         np.testing.assert_array_equal(a[2][key], b[2][key], err_msg=key)
     with h5py.File(fixed, "r") as f:
         assert all(f["activations"][n].maxshape == (total, s) for n, s in sites)
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import errno
+
+    from neurotui.errors import StoreError
+    from neurotui.store import rawchunks
+
+    src, _, _ = neurox_file(tmp_path / "nx.hdf5", seed=8)
+
+    def full(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(rawchunks.os, "pwritev", full)
+    with pytest.raises(StoreError, match=r"ours\.h5: cannot write the store \(No space left"):
+        convert(src, tmp_path / "ours.h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nx.hdf5"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -275,8 +275,21 @@ class StoreWriter:
         self._lengths.append(len(tokens))
         self._rows += len(tokens)
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A full disk or a lost mount becomes one line naming the store, not a traceback."""
+        try:
+            yield
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise StoreError(f"{self.path}: cannot write the store ({reason})") from exc
+
     def _flush(self) -> None:
         """Hand the filled buffer set to the write and summary threads; switch sets."""
+        with self._writing():
+            self._flush_band()
+
+    def _flush_band(self) -> None:
         n = self._buf_rows
         if n:
             current = self._buf_index
@@ -396,56 +409,30 @@ class StoreWriter:
         import h5py
 
         try:
-            self._flush()
-            self._flush_tokens()
-            self._wait()  # every band written and summarised
-            if self._raw is not None:
-                self._raw.close()
-                self._raw = None
-            if self._announced_rows is not None and self._rows != self._announced_rows:
-                raise DataError(
-                    f"{self.path}: {self._rows} token rows were added, but the store was "
-                    f"created for {self._announced_rows}"
-                )
-            f = self._file
-            offsets = np.concatenate([[0], np.cumsum(np.asarray(self._lengths, np.int64))])
-            f.create_group("sentences").create_dataset("offsets", data=offsets.astype(np.int64))
-            meta = {
-                "format": layout.FORMAT_NAME,
-                "format_version": layout.FORMAT_VERSION,
-                "sites": [[s.name, s.size] for s in self.sites],
-                "dtype": self.dtype.name,
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            }
-            meta.update(self.metadata)
-            f.attrs["neurotui_format"] = layout.FORMAT_NAME
-            f.attrs["format_version"] = layout.FORMAT_VERSION
-            f.attrs["metadata"] = layout.dumps(meta)
-            f.create_group(layout.LABEL_GROUP)
-            f.create_group(layout.RANKING_GROUP)
-            self._file.close()
-            streamed = None
-            if summary and self._accs and self._expected == self._rows:
-                streamed = self._finish_summary()
-            self._shutdown()
-            if self._labels or self._rankings or summary:
-                from neurotui.store.edit import annotate_file
+            with self._writing():
+                self._finish_file()
+                streamed = None
+                if summary and self._accs and self._expected == self._rows:
+                    streamed = self._finish_summary()
+                self._shutdown()
+                if self._labels or self._rankings or summary:
+                    from neurotui.store.edit import annotate_file
 
-                annotate_file(
-                    self.tmp,
-                    labels=self._labels,
-                    rankings=self._rankings,
-                    summary=summary and streamed is None,
-                    precomputed=streamed,
-                    progress=progress,
-                    summary_options=summary_options,
-                    display_path=self.path,
-                )
-            # Prove the result opens before it takes the target name.
-            with h5py.File(self.tmp, "r") as check:
-                check.attrs["format_version"]
-            self._done = True
-            self._atomic.__exit__(None, None, None)
+                    annotate_file(
+                        self.tmp,
+                        labels=self._labels,
+                        rankings=self._rankings,
+                        summary=summary and streamed is None,
+                        precomputed=streamed,
+                        progress=progress,
+                        summary_options=summary_options,
+                        display_path=self.path,
+                    )
+                # Prove the result opens before it takes the target name.
+                with h5py.File(self.tmp, "r") as check:
+                    check.attrs["format_version"]
+                self._done = True
+                self._atomic.__exit__(None, None, None)
         except BaseException as exc:
             self._abort(exc)
             raise
@@ -460,6 +447,37 @@ class StoreWriter:
             self._file.close()
         with contextlib.suppress(BaseException):
             self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+
+    def _finish_file(self) -> None:
+        """The last band, the tokens, the sentence index and the metadata; close the file."""
+        self._flush_band()
+        self._flush_tokens()
+        self._wait()  # every band written and summarised
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+        if self._announced_rows is not None and self._rows != self._announced_rows:
+            raise DataError(
+                f"{self.path}: {self._rows} token rows were added, but the store was "
+                f"created for {self._announced_rows}"
+            )
+        f = self._file
+        offsets = np.concatenate([[0], np.cumsum(np.asarray(self._lengths, np.int64))])
+        f.create_group("sentences").create_dataset("offsets", data=offsets.astype(np.int64))
+        meta = {
+            "format": layout.FORMAT_NAME,
+            "format_version": layout.FORMAT_VERSION,
+            "sites": [[s.name, s.size] for s in self.sites],
+            "dtype": self.dtype.name,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        meta.update(self.metadata)
+        f.attrs["neurotui_format"] = layout.FORMAT_NAME
+        f.attrs["format_version"] = layout.FORMAT_VERSION
+        f.attrs["metadata"] = layout.dumps(meta)
+        f.create_group(layout.LABEL_GROUP)
+        f.create_group(layout.RANKING_GROUP)
+        self._file.close()
 
     def _finish_summary(self) -> Summary:
         """Each group's quantiles and extremes on its own thread, joined by column."""
