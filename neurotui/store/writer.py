@@ -36,9 +36,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: rows buffered before a write: a multiple of every chunk height (whole chunk bands)
 _FLUSH_ROWS = 2 * layout.CHUNK_ROWS_MAX
-#: tokens held before they are written: HDF5's small metadata writes wait behind the big
-#: activation writes in flight, so tokens go out in few, large pieces
-_TOKEN_FLUSH = 1 << 20
+#: tokens held before they are written: HDF5's small writes wait behind the big activation
+#: writes in flight, so tokens go out in few pieces (64 Ki tokens: a few MB of memory)
+_TOKEN_FLUSH = 1 << 16
 #: summary threads while writing (each takes a group of sites)
 _SUMMARY_WORKERS = 2
 
