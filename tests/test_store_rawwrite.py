@@ -41,6 +41,10 @@ def neurox_file(path: Path, seed: int = 3) -> tuple[Path, list[list[str]], np.nd
 
 
 def direct_io_works(folder: Path) -> bool:
+    from neurotui.store.rawwrite import DIRECT_FILESYSTEMS, filesystem_type
+
+    if filesystem_type(folder) not in DIRECT_FILESYSTEMS:
+        return False
     probe = folder / "probe"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_DIRECT)

@@ -11,9 +11,9 @@ to back), so the bytes of a band of whole chunks are the rows in C order, at a k
 :class:`RawBandWriter` writes such bands with ``os.pwritev`` (the lock released) and, where
 the file system allows it, through a second descriptor opened with ``O_DIRECT``: page-aligned
 buffers go to the disk without a page-cache copy, so the final ``fsync`` has little left to
-do. On a file system without ``O_DIRECT`` (tmpfs, some network mounts), with chunks that are
-not whole pages, or with ``NEUROTUI_NO_DIRECT_IO=1``, the same writes go through the page
-cache. ``NEUROTUI_NO_RAW_WRITES=1`` turns the whole path off (h5py writes everything).
+do. On a file system other than a local ext4/xfs/btrfs/f2fs (network mounts, FUSE, tmpfs),
+with chunks that are not whole pages, or with ``NEUROTUI_NO_DIRECT_IO=1``, the same writes
+go through the page cache. ``NEUROTUI_NO_RAW_WRITES=1`` turns the whole path off (h5py writes everything).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from neurotui.store.rawchunks import ChunkMap
 
 #: the alignment direct I/O asks of buffers, file offsets and lengths
 PAGE = 4096
+#: local file systems whose O_DIRECT is well trodden; on others (NFS and other network
+#: mounts, FUSE, tmpfs) the page cache is the safer default
+DIRECT_FILESYSTEMS = frozenset({"ext4", "xfs", "btrfs", "f2fs"})
 
 
 def raw_writes_enabled() -> bool:
@@ -47,6 +50,21 @@ def aligned_empty(shape: tuple[int, ...], dtype: np.dtype | str) -> np.ndarray:
     return np.frombuffer(buf, dtype=dtype, count=count).reshape(shape)
 
 
+def filesystem_type(path: str | Path) -> str | None:
+    """The type of the file system holding ``path`` (``/proc/self/mountinfo``), or None."""
+    try:
+        dev = os.stat(path).st_dev
+        want = f"{os.major(dev)}:{os.minor(dev)}"
+        with open("/proc/self/mountinfo", encoding="utf-8") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) > 2 and fields[2] == want and " - " in line:
+                    return line.split(" - ", 1)[1].split()[0]
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 class RawBandWriter:
     """Write whole chunk bands of some datasets of an open HDF5 file, given their maps.
 
@@ -58,7 +76,7 @@ class RawBandWriter:
         self.maps = dict(maps)
         self._fd = os.open(path, os.O_WRONLY)
         self._direct_fd = -1
-        if self.maps and self._direct_possible():
+        if self.maps and self._direct_possible(path):
             with contextlib.suppress(OSError):
                 self._direct_fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
 
@@ -67,8 +85,10 @@ class RawBandWriter:
         """Whether writes currently bypass the page cache."""
         return self._direct_fd >= 0
 
-    def _direct_possible(self) -> bool:
+    def _direct_possible(self, path: str | Path) -> bool:
         if os.environ.get("NEUROTUI_NO_DIRECT_IO") or not hasattr(os, "O_DIRECT"):
+            return False
+        if filesystem_type(path) not in DIRECT_FILESYSTEMS:
             return False
         return all(
             m.chunk_bytes % PAGE == 0 and not (m.offsets % PAGE).any() for m in self.maps.values()
