@@ -279,3 +279,20 @@ def test_conll_columns(tmp_path: Path) -> None:
         labels_for_tokens(path, [["The", "do", "n't"], ["Dogs", "bark", "!"]], conll_column=4)
     with pytest.raises(DataError, match=r"a.conllu:2: 4 columns, need at least 9"):
         read_conll(path, 9)
+
+
+def test_converting_nan_and_inf_warns_and_excludes_them(tmp_path: Path) -> None:
+    toks, acts = sentences()
+    acts[4][1, 0, 2] = np.nan
+    acts[6][2, 0, 3] = np.inf
+    src = build_neurox_hdf5(tmp_path / "bad.hdf5", toks, acts)
+    warnings: list[str] = []
+    out = convert(src, tmp_path / "ours.h5", warnings=warnings)
+    assert len(warnings) == 1
+    assert "2 NaN/Inf activation values" in warnings[0] and "ours.h5" in warnings[0]
+    with ns.open(out) as store:
+        assert int(store.stats.nonfinite.sum()) == 2
+        assert store.stats.nonfinite[HIDDEN + 2] == 1  # layer1:2
+        everything = np.concatenate([neurox_columns(a) for a in acts])
+        finite = everything[:, HIDDEN + 2][np.isfinite(everything[:, HIDDEN + 2])]
+        assert store.stats.mean[HIDDEN + 2] == pytest.approx(finite.mean(), rel=1e-5)

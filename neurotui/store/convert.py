@@ -43,7 +43,12 @@ def convert(
             from neurotui.store.neurox import write_neurox_hdf5
 
             return write_neurox_hdf5(store, dst, progress=progress)
-        return _to_neurotui(store, dst, dtype=dtype, summary=summary, progress=progress)
+        out = _to_neurotui(store, dst, dtype=dtype, summary=summary, progress=progress)
+        if warnings is not None:
+            from neurotui.store.h5store import nonfinite_warnings
+
+            warnings.extend(nonfinite_warnings(out))
+        return out
     finally:
         store.close()
 

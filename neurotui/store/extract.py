@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from neurotui.errors import DataError, NeurotuiError
 from neurotui.store.labels import read_sentences
 
@@ -210,7 +208,9 @@ def extract(
             writer.finish(summary=summary)
             result.paths[s] = paths[s]
             result.tokens[s] = sum(len(r) for r in rows_of[s])  # type: ignore[union-attr]
-            _warn_nonfinite(paths[s], result.warnings)
+            from neurotui.store.h5store import nonfinite_warnings
+
+            result.warnings.extend(nonfinite_warnings(paths[s]))
     except BaseException:
         for writer in writers.values():
             writer.abort()
@@ -250,21 +250,3 @@ def _warn_duplicates(path: Path, lines: list[str], warnings: list[str]) -> None:
             f"{path}:{first[0]}: duplicate of line {first[1]} ({dups} duplicate sentence(s) in "
             "all); kept, NeuroX exports will key them '(Occurrence N)'"
         )
-
-
-def _warn_nonfinite(path: Path, warnings: list[str]) -> None:
-    """Report NaN/Inf activations (they are counted and excluded from the statistics)."""
-    from neurotui.store.h5store import NeurotuiStore
-
-    with NeurotuiStore(path) as store:
-        stats = store.stats
-        if stats is None:
-            return
-        bad = int(stats.nonfinite.sum())
-        if bad:
-            worst = int(np.argmax(stats.nonfinite))
-            warnings.append(
-                f"{path}: {bad} NaN/Inf activation values, most at neuron "
-                f"{store.neuron_name(worst)} ({int(stats.nonfinite[worst])}); they are "
-                "counted and excluded from every statistic"
-            )

@@ -360,6 +360,24 @@ class NeurotuiStore(BaseStore):
             self._file.close()
 
 
+def nonfinite_warnings(path: str | Path) -> list[str]:
+    """A warning about NaN/Inf activations in a stored summary (they are counted and
+    excluded from the statistics), or none: extraction and conversion print it."""
+    with NeurotuiStore(path) as store:
+        stats = store.stats
+        if stats is None:
+            return []
+        bad = int(stats.nonfinite.sum())
+        if not bad:
+            return []
+        worst = int(np.argmax(stats.nonfinite))
+        return [
+            f"{path}: {bad} NaN/Inf activation values, most at neuron "
+            f"{store.neuron_name(worst)} ({int(stats.nonfinite[worst])}); they are "
+            "counted and excluded from every statistic"
+        ]
+
+
 def _aligned(chunk_tokens: int) -> int:
     """Round a block length to whole chunk bands (every chunk height divides
     ``CHUNK_ROWS_MAX``), so no chunk is read twice."""
