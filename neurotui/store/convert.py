@@ -74,13 +74,11 @@ def _to_neurotui(store, dst: Path, *, dtype, summary, progress) -> Path:  # type
         rows=store.total_tokens,
     ) as writer:
         read_into = getattr(store, "read_sites_into", None)
-        by_site = getattr(store, "site_rows", None)
         for i in range(total):
             if read_into is not None:
                 writer.add_from(store.tokens(i), partial(read_into, i))
             else:
-                rows = by_site(i) if by_site is not None else None
-                writer.add(store.tokens(i), rows if rows is not None else store.activations(i))
+                writer.add(store.tokens(i), store.activations(i))
             if progress is not None:
                 progress(i + 1, total)
         for task in store.label_tasks:

@@ -19,7 +19,7 @@ import numpy as np
 from neurotui.errors import StoreError
 from neurotui.store import layout
 from neurotui.store.base import BaseStore, make_sites, neuron_from_summary
-from neurotui.store.rawchunks import ChunkMap, chunk_map
+from neurotui.store.rawchunks import ChunkMap, chunk_map, raw_reads_enabled
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.analysis.ranking import Ranking
@@ -262,7 +262,7 @@ class NeurotuiStore(BaseStore):
     def _chunk_map(self, site: str) -> ChunkMap | None:
         """Where ``site``'s chunks lie, when they can be read raw (cached per store)."""
         if site not in self._chunk_maps:
-            raw_ok = not os.environ.get("NEUROTUI_NO_RAW_READS")
+            raw_ok = raw_reads_enabled()
             self._chunk_maps[site] = chunk_map(self._ds[site]) if raw_ok else None
         return self._chunk_maps[site]
 

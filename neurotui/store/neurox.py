@@ -31,6 +31,7 @@ import numpy as np
 
 from neurotui.errors import DataError, StoreError
 from neurotui.store.base import BaseStore, make_sites
+from neurotui.store.rawchunks import raw_reads_enabled
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.store.api import StoreSite
@@ -113,11 +114,7 @@ class NeuroXHDF5Store(BaseStore):
         # Byte offset of each sentence's data when it can be read raw (contiguous native
         # float32 in a plain file), else -1.
         self._data_offsets = np.full(len(self._keys), -1, dtype=np.int64)
-        raw_ok = (
-            f.driver == "sec2"
-            and sys.byteorder == "little"
-            and not os.environ.get("NEUROTUI_NO_RAW_READS")
-        )
+        raw_ok = f.driver == "sec2" and sys.byteorder == "little" and raw_reads_enabled()
         layers = hidden = None
         for i, key in enumerate(self._keys):
             try:
@@ -197,14 +194,6 @@ class NeuroXHDF5Store(BaseStore):
         if arr.size:
             dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, arr)
         return arr
-
-    def site_rows(self, i: int) -> dict[str, np.ndarray] | None:
-        """``{site: (tokens, size)}`` views without reordering columns (fast conversion);
-        ``None`` when sites do not map one-to-one onto NeuroX layers."""
-        if any(s.size != self._hidden for s in self._sites):
-            return None
-        arr = self.layers(i)
-        return {s.name: arr[j] for j, s in enumerate(self._sites)}
 
     def read_sites_into(self, i: int, outs: Mapping[str, np.ndarray]) -> None:
         """Sentence ``i``'s rows of every site into ``outs[site]`` (``(tokens, size)``).

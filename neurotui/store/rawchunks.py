@@ -25,6 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def raw_reads_enabled() -> bool:
+    """Whether raw reads may be used at all (``NEUROTUI_NO_RAW_READS`` unset)."""
+    return not os.environ.get("NEUROTUI_NO_RAW_READS")
+
+
 @dataclass(frozen=True)
 class ChunkMap:
     """Where the row chunks of one 2-D dataset lie in its file."""
