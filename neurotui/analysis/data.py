@@ -386,15 +386,15 @@ def large_empty(shape: tuple[int, int]) -> np.ndarray:
     """
     import mmap
 
+    from neurotui.store.rawwrite import aligned_empty
+
     nbytes = int(np.prod(shape)) * 4
-    populate = getattr(mmap, "MAP_POPULATE", None)
-    if nbytes < 64 * 2**20 or populate is None or not hasattr(mmap, "MAP_ANONYMOUS"):
+    if nbytes < 64 * 2**20 or not hasattr(mmap, "MAP_POPULATE"):
         return np.empty(shape, dtype=np.float32)
     try:
-        buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
+        return aligned_empty(shape, np.float32, populate=True)
     except (OSError, ValueError):
         return np.empty(shape, dtype=np.float32)
-    return np.frombuffer(buf, dtype=np.float32).reshape(shape)
 
 
 #: memory for one block read from the store (rows shrink as the width grows)

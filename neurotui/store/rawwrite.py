@@ -41,12 +41,24 @@ def raw_writes_enabled() -> bool:
     return not os.environ.get("NEUROTUI_NO_RAW_WRITES")
 
 
-def aligned_empty(shape: tuple[int, ...], dtype: np.dtype | str) -> np.ndarray:
-    """An uninitialised array whose data starts on a page boundary (anonymous mmap)."""
+def aligned_empty(
+    shape: tuple[int, ...], dtype: np.dtype | str, *, populate: bool = False
+) -> np.ndarray:
+    """An uninitialised array whose data starts on a page boundary (anonymous mmap).
+
+    ``populate`` asks the kernel to fault every page in up front (``MAP_POPULATE``, where
+    the system has it): one pass instead of a fault per page on first touch.
+    """
     dtype = np.dtype(dtype)
     count = int(np.prod(shape))
     size = max(PAGE, count * dtype.itemsize)
-    buf = mmap.mmap(-1, size)
+    if hasattr(mmap, "MAP_ANONYMOUS"):
+        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+        if populate:
+            flags |= getattr(mmap, "MAP_POPULATE", 0)
+        buf = mmap.mmap(-1, size, flags=flags)
+    else:  # pragma: no cover - Windows: an anonymous mapping without flags
+        buf = mmap.mmap(-1, size)
     return np.frombuffer(buf, dtype=dtype, count=count).reshape(shape)
 
 
