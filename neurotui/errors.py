@@ -27,5 +27,10 @@ class DataError(NeurotuiError):
     """Text, label or reference files that do not line up (counts, tokens, values)."""
 
 
+class Unsupported(NeurotuiError):
+    """What this kind of model cannot do (an encoder does not translate, a seq2seq model
+    has no perplexity): the user asked the wrong model, so it is one line, not a bug."""
+
+
 class Cancelled(Exception):
     """Raised inside long computations when the caller asked them to stop."""

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Creates .venv and installs neurotui into it.
+# Creates .venv and installs neurotui into it, at the versions CI tested.
 # Why a script: torch must come as the CPU build on machines without CUDA (never the
-# multi-GB CUDA stack), while on a CUDA box the user's own torch is kept.
+# multi-GB CUDA stack), while on a CUDA box the user's own torch is kept; and every other
+# package comes at the exact version of constraints/lock.txt, so a fresh machine gets what
+# CI tested, not whatever was released this morning (scripts/test-versions.sh tests those).
 #   bash scripts/setup.sh          # the app and its runtime dependencies
 #   bash scripts/setup.sh --dev    # plus the test tools and the [hf] extra
 set -euo pipefail
@@ -26,7 +28,7 @@ pip_q() { "$VPY" -m pip install -q --disable-pip-version-check "$@"; }
 
 if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
     if has_cuda; then
-        pip_q torch
+        pip_q "torch>=2.4,<2.15"
     else
         # CPU build: the local CPU wheel where pip's find-links provide one, else PyTorch's
         # CPU index. Plain "pip install torch" from PyPI would pull the CUDA stack.
@@ -38,5 +40,5 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
         fi
     fi
 fi
-pip_q -e ".${extras}"
+pip_q -c constraints/lock.txt -e ".${extras}"
 echo "neurotui installed in .venv ($("$VPY" -c 'import torch; print("torch", torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")'))" >&2

@@ -22,6 +22,7 @@ pytest.importorskip("sentencepiece")
 pytest.importorskip("tokenizers")
 
 import torch  # noqa: E402
+from numerics import assert_same_run  # noqa: E402
 
 from neurotui.errors import Cancelled, CheckpointError, NeurotuiError  # noqa: E402
 from neurotui.models.base import EditContext  # noqa: E402
@@ -342,7 +343,7 @@ def test_encode_returns_one_row_per_word_per_site(
     # batching and padding do not change a sentence's activations
     single = backend.encode(SOURCES[1:2], targets=use_targets[1:2] if use_targets else None)
     for name, value in single[0].items():
-        np.testing.assert_allclose(value, out[1][name], atol=1e-4, err_msg=name)
+        assert_same_run(value, out[1][name], err_msg=name)
 
 
 def test_encode_aggregations_differ_on_split_words(backends: dict[str, HFBackend]) -> None:
@@ -402,9 +403,17 @@ def test_translate_is_deterministic(backends: dict[str, HFBackend], family: str)
             assert t.source in SOURCES and 1 <= len(t.extra["ids"]) <= 8
 
 
-def test_encoder_cannot_translate(backends: dict[str, HFBackend]) -> None:
-    with pytest.raises(NotImplementedError):
+def test_encoder_cannot_translate(
+    backends: dict[str, HFBackend], folders: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(NeurotuiError, match="encoder model .* does not translate"):
         backends["bert"].translate(SOURCES)
+    from neurotui.cli import main
+
+    assert main(["translate", str(folders["bert"]), "the cat sees the dog"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("neurotui: error: ") and "does not translate" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_lm_perplexity(backends: dict[str, HFBackend]) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from numerics import assert_same_run  # beside this file: pytest puts tests/ on sys.path
 
 import neurotui.store as ns
 import neurotui.store.extract as ex
@@ -66,7 +67,7 @@ def test_extract_encoder_rows_match_words(files: dict[str, Path], tmp_path: Path
         for i, line in enumerate(SRC):
             assert store.tokens(i) == line.split()
             expect = np.concatenate([direct[i][n] for n in store.layer_names], axis=1)
-            np.testing.assert_allclose(store.activations(i), expect, rtol=1e-5, atol=1e-6)
+            assert_same_run(store.activations(i), expect)
         meta = store.metadata
         assert meta["side"] == "encoder" and meta["aggregation"] == "mean"
         assert meta["model"]["name"] == "tiny"

@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from neurotui.errors import Unsupported
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
@@ -141,11 +143,11 @@ class Backend(ABC):
         ``should_stop`` is polled between batches and decoding steps; when it returns
         true the call raises :class:`neurotui.errors.Cancelled`.
         """
-        raise NotImplementedError(f"{self.kind} model {self.name} does not translate")
+        raise Unsupported(f"{self.kind} model {self.name} does not translate")
 
     def perplexity(self, sentences: Sequence[str], *, batch_size: int = 64) -> float:
         """Corpus perplexity (language models; seq2seq models may score references)."""
-        raise NotImplementedError(f"{self.kind} model {self.name} has no perplexity")
+        raise Unsupported(f"{self.kind} model {self.name} has no perplexity")
 
     # -- editing -------------------------------------------------------------------
     @contextmanager

@@ -519,7 +519,7 @@ class HFBackend(Backend):
             "src_index": batch.word_index,
             "src_words": batch.words,
             "generating": True,
-            "prompt_width": width if lm else 0,
+            "cached": self.use_cache,
         }
         with warnings.catch_warnings(), self._running(**state):
             warnings.simplefilter("ignore")

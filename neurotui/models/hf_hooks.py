@@ -5,11 +5,12 @@ state is (:class:`EditContext`), but a hook only sees tensors. The backend keeps
 :class:`RunState` describing the batch it is running; the hooks translate positions into
 word indices with it.
 
-Decoder positions come from the KV cache: a forward pre-hook on each decoding stack reads
-``past_key_values.get_seq_length()`` before the stack runs, so during ``generate`` with a
+Decoder positions come from counting: a forward pre-hook on each decoding stack counts the
+forwards and positions of the current ``generate`` (:func:`install_tracker`), so with a KV
 cache (one new position per forward) every block and FFN hook knows the absolute position
 of its single row and the decoding step; without a cache the whole prefix is re-run and
-edited again at every step. Either way an edit applies at every step.
+edited again at every step. Either way an edit applies at every step, and the same on
+every transformers release (the cache object's own length is not trusted).
 
 Every hook function carries the attribute ``_neurotui`` so :func:`count_hooks` can tell
 ours from anyone else's (tests assert the count returns to zero).
@@ -37,16 +38,19 @@ class RunState:
 
     ``src_index[b][t]``: word index of encoder/LM input position ``t`` of batch row ``b``
     (before beam expansion). ``tgt_pad[b][t]``: decoder position ``t`` is padding (teacher
-    forcing only). ``offset``/``step`` are set by the stack pre-hook on every forward.
+    forcing only). ``offset``/``step`` are set by the stack pre-hook on every forward, from its own count
+    of the run's forwards (``forwards``, ``consumed``).
     """
 
     src_index: list[list[int | None]] = field(default_factory=list)
     src_words: list[list[str]] = field(default_factory=list)
     tgt_words: list[list[str]] | None = None
     tgt_pad: list[list[bool]] | None = None
-    prompt_width: int = 0  # LM generation: padded prompt length
     generating: bool = False
-    offset: int = 0  # positions already in the KV cache when this forward began
+    cached: bool = True  # generating with the KV cache (one new position per forward)
+    forwards: int = 0  # forwards of the decoding stack so far in this run
+    consumed: int = 0  # positions the decoding stack has run so far in this run
+    offset: int = 0  # position of this forward's first row
     step: int | None = None
 
 
@@ -142,36 +146,61 @@ def install_site(spec: SiteSpec, fn: EditFn, state: RunState) -> RemovableHandle
     return spec.module.register_forward_pre_hook(_mark(ffn_hook))
 
 
-def _cache_length(cache: Any) -> int:
-    """Positions already in a KV cache (``Cache`` objects, or legacy nested tuples)."""
-    if cache is None:
-        return 0
-    if hasattr(cache, "get_seq_length"):
-        return int(cache.get_seq_length())
-    try:  # transformers 4.x legacy format: ((key, value, …), …) per layer
-        return int(cache[0][0].shape[-2])
-    except (IndexError, TypeError, AttributeError):
-        return 0
+def _input_length(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """Positions this forward of a stack processes (its input's time length)."""
+    ids = kwargs.get("input_ids")
+    if ids is None:
+        ids = kwargs.get("inputs_embeds")
+    if ids is None and args:
+        ids = args[0]
+    shape = getattr(ids, "shape", None)
+    return int(shape[1]) if shape is not None and len(shape) >= 2 else 0
+
+
+def _stated_offset(kwargs: dict[str, Any]) -> int | None:
+    """The first position of this forward, where the call states it (``cache_position``).
+
+    transformers 4.x and early 5.x pass ``cache_position`` to every decoding stack; later
+    releases dropped it. The cache object's own length is not used: what it reports before a
+    stack runs changed between releases (5.24 reports 0 at every step).
+    """
+    position = kwargs.get("cache_position")
+    if position is None or getattr(position, "numel", lambda: 0)() == 0:
+        return None
+    return int(position.reshape(-1)[0])
 
 
 def install_tracker(stack: nn.Module, prefix: str, state: RunState) -> RemovableHandle:
-    """Pre-hook on a decoding stack: record the cache offset and step of each forward."""
+    """Pre-hook on a decoding stack: record the offset and step of each forward.
+
+    Why our own count: during one ``generate`` the stack runs once per step. With the KV
+    cache the first forward takes the whole prompt (an LM) or the start token (a decoder)
+    and each later one a single new position, so the offset is the number of positions run
+    so far; without the cache every forward re-runs the prefix from position 0. Counting
+    forwards inside the run that :meth:`HFBackend._running` opened depends on nothing but
+    that contract, on every transformers release. Where the call states ``cache_position``
+    it must agree with the count (else the hooks would edit the wrong rows silently).
+    """
 
     def track(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        past = _cache_length(kwargs.get("past_key_values"))
-        ids = kwargs.get("input_ids")
-        if ids is None:
-            ids = kwargs.get("inputs_embeds")
-        if ids is None and args:
-            ids = args[0]
-        time = int(ids.shape[1]) if ids is not None else 0
-        state.offset = past
-        if not state.generating or time != 1:
-            state.step = None
-        elif prefix == "lm":
-            state.step = past - state.prompt_width + 1
-        else:
-            state.step = past
+        time = _input_length(args, kwargs)
+        if not state.generating:
+            state.offset, state.step = 0, None
+            return
+        forward = state.forwards
+        state.forwards += 1
+        offset = state.consumed if state.cached else 0
+        stated = _stated_offset(kwargs)
+        if stated is not None and stated != offset:
+            raise NeurotuiError(
+                f"decoding step tracking lost its place: forward {forward} of {prefix} "
+                f"starts at position {stated}, expected {offset}"
+            )
+        state.offset = offset
+        state.consumed = offset + time if state.cached else time
+        # the step is only named when this forward's rows are that step alone (one new
+        # position); a re-run of the whole prefix covers every step at once
+        state.step = forward if time == 1 and (state.cached or forward == 0) else None
 
     return stack.register_forward_pre_hook(_mark(track), with_kwargs=True)
 
