@@ -424,3 +424,42 @@ def test_real_full_disk_on_a_small_tmpfs(tmp_path: Path) -> None:
     finally:
         subprocess.run(["umount", str(disk)], check=False)
         disk.rmdir()
+
+
+# -- 6. text-file details ----------------------------------------------------------------
+def test_a_byte_order_mark_is_not_part_of_the_first_label(tmp_path: Path, store: Path) -> None:
+    from neurotui.analysis.data import read_label_file
+    from neurotui.store.labels import read_conll, read_parallel_labels
+    from neurotui.textfiles import read_lines
+
+    bom = "\ufeff"
+    parallel = tmp_path / "bom.pos"
+    parallel.write_text(bom + "\r\n".join(POS) + "\r\n", encoding="utf-8")
+    rows = read_parallel_labels(parallel, [len(t) for t in TOKENS])
+    assert rows[0] == ["DT", "NN", "VBZ"]
+    assert read_label_file(parallel, np.array([len(t) for t in TOKENS]))[0][0] == "DT"
+    assert read_lines(parallel)[0] == "DT NN VBZ"
+    conll = tmp_path / "bom.conll"
+    conll.write_text(bom + "1\tthe\tDT\n2\tcat\tNN\n", encoding="utf-8")
+    assert read_conll(conll, 3).tokens == [["the", "cat"]]
+    assert main(["label", str(store), "--task", "pos", str(parallel)]) == 0
+    with ns.open(store) as s:
+        assert s.labels("pos")[0] == ["DT", "NN", "VBZ"]
+
+
+def test_a_huge_one_line_label_file_is_refused_in_bounded_memory(
+    tmp_path: Path, store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import resource
+
+    huge = tmp_path / "huge.pos"
+    with open(huge, "wb") as fh:
+        chunk = b"X " * (1 << 19)  # 1 MiB
+        for _ in range(100):
+            fh.write(chunk)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert main(["label", str(store), "--task", "pos", str(huge)]) == 2
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    line = one_error_line(capsys)
+    assert f"{huge}:1: line longer than 1 MiB" in line
+    assert grown_mib < 50, f"peak memory grew by {grown_mib:.0f} MiB"
