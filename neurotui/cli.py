@@ -6,14 +6,21 @@ functions, ``register(subparsers)`` (argparse only, no heavy imports) and ``run(
 torch nor textual, and each feature owns its own command module.
 
 With no subcommand (or paths only) the explorer app opens; see ``commands/app.py``.
+
+Signals: SIGTERM and SIGHUP (``kill``, a closed terminal) raise :class:`Terminated`, an
+interrupt like Ctrl-C, so every ``finally`` and context manager runs and a write in
+progress removes its temporary file (see :mod:`neurotui.atomicfile`); a second signal of
+the same kind kills at once. The app keeps Textual's own handling.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from neurotui import __version__
 
@@ -75,6 +82,49 @@ def _split_app_invocation(argv: list[str]) -> list[str]:
     return argv
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (cleanup runs), exit 128 + signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+_CLEANUP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+@contextlib.contextmanager
+def signals_as_interrupts() -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP into :class:`Terminated` while a command runs; restore after.
+
+    Why: by default these signals end the process at once, so a write in progress leaves
+    its temporary file behind; as an exception they unwind through the writers' cleanup.
+    """
+    previous: dict[int, object] = {}
+
+    def handler(signum: int, frame: object) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signum, signal.SIG_DFL)  # a second one kills at once
+        raise Terminated(signum)
+
+    for name in _CLEANUP_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        with contextlib.suppress(ValueError, OSError):  # not the main thread
+            old = signal.getsignal(signum)
+            if old is signal.SIG_IGN:  # nohup: the user asked to ignore it
+                continue
+            signal.signal(signum, handler)
+            previous[signum] = old
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(signum, old)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -89,11 +139,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = commands[args.command.replace("-", "_")]
     from neurotui.errors import NeurotuiError
 
+    guard = signals_as_interrupts() if args.command != "app" else contextlib.nullcontext()
     try:
-        return int(module.run(args) or 0)  # type: ignore[attr-defined]
+        with guard:
+            return int(module.run(args) or 0)  # type: ignore[attr-defined]
     except NeurotuiError as exc:
         print(f"neurotui: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated as exc:
+        name = signal.Signals(exc.signum).name
+        print(f"neurotui: terminated ({name})", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("neurotui: interrupted", file=sys.stderr)
         return 130

@@ -1,7 +1,8 @@
 """Reading the user's plain-text files (sources, references, training text).
 
 Why one function: every command that takes a text file owes the same one-line errors
-(missing file, not UTF-8 with the byte offset) and the same line splitting.
+(missing file, not UTF-8 with the byte offset) and the same line splitting. A UTF-8
+byte-order mark (Windows editors add one) is dropped, not glued to the first word.
 """
 
 from __future__ import annotations
@@ -17,6 +18,6 @@ def read_lines(path: str | Path) -> list[str]:
     if not file.is_file():
         raise DataError(f"{path}: no such file")
     try:
-        return file.read_text(encoding="utf-8").splitlines()
+        return file.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None

@@ -10,7 +10,7 @@ import tiny_models  # beside this file: pytest puts tests/ on sys.path
 
 from neurotui.analysis.ranking import Ranking
 from neurotui.data.synthetic import detect, generate
-from neurotui.errors import Cancelled, DataError, NeurotuiError
+from neurotui.errors import Cancelled, NeurotuiError
 from neurotui.intervene import log
 from neurotui.intervene.ablation import plan_ablation, run_ablation
 from neurotui.intervene.apply import DecodeSettings
@@ -243,14 +243,21 @@ def test_log_is_append_only_and_tolerates_a_torn_last_line(tmp_path) -> None:
         log.append({"kind": "translate", "k": k, "sources": []}, path)
     with open(path, "a", encoding="utf-8") as fh:
         fh.write('{"kind": "transl')  # a crash mid-append
-    records = log.read(path)
+    warnings: list[str] = []
+    records = log.read(path, warnings)
     assert [r["k"] for r in records] == [0, 1, 2]
     assert records[1]["_line"] == 2 and records[0]["schema"] == log.SCHEMA
-    path.write_text('{"kind": "translate"}\nnot json\n{"kind": "translate"}\n')
-    with pytest.raises(DataError, match=r"log.jsonl:2: invalid JSON"):
-        log.read(path)
-    path.write_text('{"kind": "weird"}\n')
-    with pytest.raises(DataError, match=r":1: not an intervention log record"):
-        log.read(path)
+    assert (
+        len(warnings) == 1
+        and "log.jsonl:4: damaged line skipped: last line cut short" in (warnings[0])
+    )
+    # the next append ends the torn line first instead of gluing onto it
+    log.append({"kind": "translate", "k": 3, "sources": []}, path)
+    assert [r["k"] for r in log.read(path)] == [0, 1, 2, 3]
+    path.write_text('{"kind": "translate"}\nnot json\n{"kind": "weird"}\n{"kind": "translate"}\n')
+    warnings = []
+    assert [r["_line"] for r in log.read(path, warnings)] == [1, 4]
+    assert [w.split(": damaged")[0] for w in warnings] == [f"{path}:2", f"{path}:3"]
+    assert "invalid JSON" in warnings[0] and "not an intervention log record" in warnings[1]
     with pytest.raises(ValueError):
         log.append({"kind": "weird"}, path)

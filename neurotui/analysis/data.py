@@ -167,16 +167,18 @@ def read_label_file(path: str | Path, lengths: np.ndarray) -> list[list[str] | N
     warning); a longer one, or a line whose label count differs from the sentence's token
     count, is an error naming the line.
     """
+    from neurotui.store.labels import iter_lines
+
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read labels ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: labels are not UTF-8 text") from None
     n = len(lengths)
-    if len(lines) > n:
-        raise DataError(f"{path}: {len(lines)} lines of labels but the store has {n} sentences")
+    lines: list[str] = []
+    count = 0
+    for _no, line in iter_lines(path):  # bounded lines, BOM dropped, errors name the line
+        count += 1
+        if count <= n:
+            lines.append(line)
+    if count > n:
+        raise DataError(f"{path}: {count} lines of labels but the store has {n} sentences")
     rows: list[list[str] | None] = []
     for i, line in enumerate(lines):
         labs = line.split()

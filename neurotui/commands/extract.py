@@ -56,7 +56,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import signal
     import sys
 
     from neurotui.analysis.progress import rich_progress
@@ -65,7 +64,6 @@ def run(args: argparse.Namespace) -> int:
     sites = None
     if args.sites:
         sites = [name.strip() for group in args.sites for name in group.split(",") if name.strip()]
-    _sigterm_as_interrupt(signal)
     with rich_progress(enabled=not args.json) as progress:
         result = extract(
             args.model,
@@ -101,15 +99,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path}: {result.sentences} sentences, {result.tokens[side]} tokens ({side})")
     print(f"{result.seconds:.1f} s, {rate:,.0f} tokens/s")
     return 0
-
-
-def _sigterm_as_interrupt(signal_module) -> None:  # type: ignore[no-untyped-def]
-    """Let ``kill`` clean up like Ctrl-C does (the temporary file is removed)."""
-
-    def handler(signum, frame):  # type: ignore[no-untyped-def]
-        raise KeyboardInterrupt
-
-    import contextlib
-
-    with contextlib.suppress(ValueError, OSError):  # not the main thread
-        signal_module.signal(signal_module.SIGTERM, handler)

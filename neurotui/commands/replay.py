@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     from neurotui.errors import NeurotuiError
@@ -40,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
     from neurotui.intervene.replay import replay
     from neurotui.models.registry import load_backend
 
-    records = runlog.read(args.log)
+    warnings: list[str] = []
+    records = runlog.read(args.log, warnings)
+    for warning in warnings:  # damaged lines: skipped, but never silently
+        print(f"neurotui: warning: {warning}", file=sys.stderr)
     if not records:
         raise NeurotuiError(f"{args.log}: the log holds no records")
     if args.list:

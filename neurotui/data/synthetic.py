@@ -14,10 +14,8 @@ Entry point: ``python -m neurotui.data.synthetic --out DIR [--seed S] [--train-s
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -678,16 +676,9 @@ def make_splits(
 
 
 def _write_atomic(path: Path, lines: Iterable[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for line in lines:
-                fh.write(line + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from neurotui.atomicfile import write_text
+
+    write_text(path, "".join(line + "\n" for line in lines), error=DataError, make_parents=True)
 
 
 def write_split(prefix: Path, examples: Iterable[Example], tasks: bool = True) -> list[Path]:

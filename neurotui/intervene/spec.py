@@ -357,24 +357,8 @@ def load_spec(path: str) -> list[Intervention]:
 
 
 def save_spec(path: str, interventions: Sequence[Intervention]) -> None:
-    """Write a spec file atomically (temp file in the same folder, then ``os.replace``)."""
-    import os
-    import tempfile
-    from pathlib import Path
+    """Write a spec file atomically (see :mod:`neurotui.atomicfile`)."""
+    from neurotui.atomicfile import write_text
 
-    target = Path(path)
     text = json.dumps({"interventions": spec_to_json(interventions)}, indent=2, ensure_ascii=False)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot write intervention spec ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, text + "\n", error=SpecError, make_parents=True)

@@ -18,8 +18,6 @@ Files are written atomically (temp file in the same folder, then ``os.replace``)
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,22 +45,13 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 # -- writing -----------------------------------------------------------------------
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp creates 0600 files; keep an existing file's mode, else the usual 0644
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never half.
+
+    Symlinks, the file's mode, fsync and cleanup: :mod:`neurotui.atomicfile`.
+    """
+    from neurotui.atomicfile import write_bytes
+
+    write_bytes(path, data, error=CheckpointError, make_parents=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from neurotui.atomicfile import is_temporary
 from neurotui.errors import StoreError
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -37,6 +38,11 @@ def detect_format(path: str | Path) -> str:
     import h5py
 
     path = Path(path)
+    if is_temporary(path):
+        raise StoreError(
+            f"{path}: a temporary file left by an interrupted write (its name ends in "
+            "'.tmp-…'), not a finished store; delete it, or run the command again"
+        )
     if not path.exists():
         raise StoreError(f"{path}: no such file")
     if path.is_dir():

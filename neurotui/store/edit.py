@@ -19,7 +19,7 @@ import numpy as np
 
 from neurotui.errors import DataError, StoreError
 from neurotui.store import layout
-from neurotui.store.atomic import atomic_path
+from neurotui.store.atomic import atomic_path, ensure_free_space
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.analysis.ranking import Ranking
@@ -111,6 +111,28 @@ def annotate_file(
             layout.write_summary(f, computed)
 
 
+def _edit_size(
+    path: Path,
+    labels: Mapping[str, Sequence[Sequence[str]]] | None,
+    rankings: Mapping[str, Ranking] | None,
+    summary: bool,
+) -> int:
+    """A generous estimate of the edited copy's size: the copy plus what the edits add.
+
+    Labels are stored as class ids plus names, rankings as JSON; HDF5 does not reuse the
+    space of what an edit replaces, so nothing is subtracted.
+    """
+    size = path.stat().st_size
+    extra = 1 << 20
+    for rows in (labels or {}).values():
+        extra += sum(len(row) for row in rows) * 8 + sum(len(x) for row in rows for x in row)
+    for ranking in (rankings or {}).values():
+        extra += 2 * len(ranking.to_json())
+    if summary:
+        extra += size // 10
+    return size + extra
+
+
 def edit_store(
     path: str | Path,
     *,
@@ -131,6 +153,7 @@ def edit_store(
             f"{path}: is a {kind} file, which cannot hold labels, rankings or summaries; "
             f"convert it first: neurotui convert {path} OUT.h5"
         )
+    ensure_free_space(path, _edit_size(path, labels, rankings, summary))
     with atomic_path(path, copy_from=path) as tmp:
         annotate_file(
             tmp,

@@ -12,36 +12,61 @@ line by line against what it must align with, and the first mismatch is reported
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from neurotui.errors import DataError
 
+#: the longest line read (a sentence of labels is far shorter): a bigger one is refused
+#: after reading this much, so a huge one-line file cannot fill the memory
+MAX_LINE_BYTES = 1 << 20
+_BOM = b"\xef\xbb\xbf"
 
-def _read_text(path: str | Path) -> list[str]:
+
+def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of a UTF-8 file, one line in memory at a time.
+
+    Lines end at ``\n`` (a ``\r`` before it is dropped); a UTF-8 byte-order mark, which
+    editors on Windows add, is not part of the first label.
+    """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        handle = path.open("rb")
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a folder, expected a text file") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not UTF-8 text") from None
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [ln.rstrip("\r") for ln in lines]
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    with handle:
+        no = 0
+        while True:
+            try:
+                raw = handle.readline(MAX_LINE_BYTES + 1)
+            except OSError as exc:
+                raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+            if not raw:
+                return
+            no += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                raise DataError(
+                    f"{path}:{no}: line longer than {MAX_LINE_BYTES >> 20} MiB; a text or label "
+                    "file holds one sentence per line"
+                )
+            if no == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{path}:{no}: not UTF-8 text") from None
+            yield no, text.removesuffix("\n").removesuffix("\r")
 
 
 def read_sentences(path: str | Path, *, allow_empty: bool = False) -> list[list[str]]:
     """One sentence per line, whitespace-separated tokens; a blank line is an error."""
     rows = []
-    for no, line in enumerate(_read_text(path), start=1):
+    for no, line in iter_lines(path):
         words = line.split()
         if not words and not allow_empty:
             raise DataError(f"{path}:{no}: empty line (every line must hold one sentence)")
@@ -75,10 +100,27 @@ def check_aligned(
 
 
 def read_parallel_labels(path: str | Path, lengths: Sequence[int] | None = None) -> list[list[str]]:
-    """Labels aligned token by token with a parallel token file (checked when given)."""
-    rows = read_sentences(path, allow_empty=lengths is not None)
-    if lengths is not None:
-        check_aligned(path, rows, lengths)
+    """Labels aligned token by token with a parallel token file (checked when given).
+
+    With ``lengths``, lines past the expected count are only counted, not kept: a file
+    far too long costs no memory before it is refused.
+    """
+    if lengths is None:
+        return read_sentences(path)
+    rows: list[list[str]] = []
+    count = 0
+    for _no, line in iter_lines(path):
+        count += 1
+        if count <= len(lengths):
+            rows.append(line.split())
+    if not count:
+        raise DataError(f"{path}: empty file, no sentences")
+    if count != len(lengths):
+        raise DataError(
+            f"{path}: {count} sentences of labels, expected {len(lengths)} "
+            "(one per sentence of the tokens)"
+        )
+    check_aligned(path, rows, lengths)
     return rows
 
 
@@ -112,7 +154,7 @@ def read_conll(path: str | Path, column: int, *, token_column: int | None = None
         cur_lab.clear()
         cur_line.clear()
 
-    for no, line in enumerate(_read_text(path), start=1):
+    for no, line in iter_lines(path):
         if not line.strip():
             close()
             continue

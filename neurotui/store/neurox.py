@@ -432,7 +432,7 @@ def write_neurox_hdf5(
     """
     import h5py
 
-    from neurotui.store.atomic import atomic_path
+    from neurotui.store.atomic import atomic_path, ensure_free_space
 
     out = Path(out)
     sizes = {s.size for s in store.sites}
@@ -440,6 +440,9 @@ def write_neurox_hdf5(
     size = store.sites[0].size
     mapping: dict[str, str] = {}
     total = store.sentences
+    # data + per-sentence HDF5 objects (~0.5 KiB measured) + the sentence text index
+    needed = store.total_tokens * store.neuron_count * 4
+    ensure_free_space(out, needed + total * 1024 + store.total_tokens * 24 + (1 << 16))
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         for i in range(total):
             toks = store.tokens(i)

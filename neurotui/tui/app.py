@@ -72,7 +72,10 @@ class NeurotuiApp(App[None]):
         self._open_default = open_default and not self.paths and not stores and model is None
         self._startup_warnings: list[str] = []
         for store in stores:
-            self.session.add(OpenStore.wrap(store))
+            opened = OpenStore.wrap(store)
+            self.session.add(opened)
+            if opened.notes.warning:
+                self._startup_warnings.append(opened.notes.warning)
         self.theme_set: ThemeSet = load_themes(themes_user_dir)
         self._startup_warnings += self.theme_set.warnings
         for t in self.theme_set.themes.values():
@@ -200,6 +203,8 @@ class NeurotuiApp(App[None]):
         first_new = len(self.session.stores)
         for opened in message.stores:
             self.session.add(opened)
+            if opened.notes.warning:  # damaged notes file: say so before any save
+                self.notify(opened.notes.warning, severity="warning", title="Notes", timeout=15)
         if message.activate or first_new == 0:
             self.session.active_index = first_new
             self.refresh_screens()

@@ -1,18 +1,23 @@
 """The user's own names and notes for neurons, saved beside the store.
 
 Why beside the store (``<store>.notes.json``): notes belong to one model's neurons and should
-travel with its store; a JSON file is easy to read, diff and share. Writes are atomic (temp
-file in the same folder, then ``os.replace``) so a crash never leaves half a file. Where the
-store's folder is read-only (or the store has no file) the notes go to the cache folder,
-keyed by the store's path.
+travel with its store; a JSON file is easy to read, diff and share. Writes are atomic
+(:mod:`neurotui.atomicfile`) so a crash never leaves half a file. Where the store's folder
+is read-only (or the store has no file) the notes go to the cache folder, keyed by the
+store's path.
+
+A notes file that cannot be read (a stray byte, a hand edit gone wrong) holds the user's
+work: it is never overwritten. The notes open empty with a :attr:`NeuronNotes.warning`,
+and the first save first renames the damaged file aside (``NAME.corrupt-<time>``), so the
+new notes and the old file both survive.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,12 +53,27 @@ class NeuronNotes:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._notes: dict[int, NeuronNote] = {}
-        if path is not None and path.exists():
-            self._load(path)
+        #: why the notes file could not be read (shown to the user); ``None`` when fine
+        self.warning: str | None = None
+        #: where the last save kept the unreadable file (told to the user once)
+        self.kept_aside: Path | None = None
+        self._damaged = False
+        if path is not None and (path.exists() or path.is_symlink()):
+            try:
+                self._load(path)
+            except StoreError as exc:
+                self._notes.clear()
+                self._damaged = True
+                self.warning = (
+                    f"{exc}; it is left untouched, and kept as {path.name}.corrupt-<time> "
+                    "when the next note is saved"
+                )
 
     def _load(self, path: Path) -> None:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("neurons", {}), dict):
+                raise ValueError("not a notes object")
             for key, value in data.get("neurons", {}).items():
                 self._notes[int(key)] = NeuronNote(
                     name=str(value.get("name", "")), note=str(value.get("note", ""))
@@ -88,9 +108,16 @@ class NeuronNotes:
         self.save()
 
     def save(self) -> None:
-        """Write the notes atomically (no-op for stores without a file)."""
+        """Write the notes atomically (no-op for stores without a file).
+
+        A notes file that could not be read is renamed aside first, never overwritten.
+        """
         if self.path is None:
             return
+        if self._damaged:
+            self.kept_aside = keep_aside(self.path)
+            self._damaged = False
+            self.warning = None
         data = {
             "format_version": FORMAT_VERSION,
             "neurons": {
@@ -100,19 +127,50 @@ class NeuronNotes:
         write_json_atomic(self.path, data)
 
 
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON to ``path`` via a temp file in the same folder and ``os.replace``."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+def keep_aside(path: Path) -> Path | None:
+    """Rename ``path`` to a free ``NAME.corrupt-<time>`` beside it (``None``: it is gone).
+
+    Why link, then unlink: unlike a rename, a link never replaces a file that took the name
+    meanwhile, and a crash in between leaves two names for the file, never none (a copy
+    could fail halfway on a full disk).
+    """
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}" + (f"-{n}" if n else ""))
+        if aside.exists() or aside.is_symlink():
+            continue
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, ensure_ascii=False, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            os.link(path, aside)  # fails, instead of replacing, if the name was taken
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            return None
+        except OSError:
+            break
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            raise StoreError(
+                f"{path}: cannot move the unreadable notes file aside ({exc.strerror}); "
+                "not saving, so that it is not overwritten"
+            ) from None
+        return aside
+    try:
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{os.getpid()}")
+        os.rename(path, aside)  # filesystems without hard links
+    except FileNotFoundError:
+        return None
     except OSError as exc:
-        raise StoreError(f"{path}: cannot save notes ({exc.strerror or exc})") from None
+        raise StoreError(
+            f"{path}: cannot move the unreadable notes file aside ({exc.strerror}); "
+            "not saving, so that it is not overwritten"
+        ) from None
+    return aside
+
+
+def write_json_atomic(path: Path, data: object) -> None:
+    """Write JSON to ``path`` atomically (see :mod:`neurotui.atomicfile`)."""
+    from neurotui.atomicfile import write_text
+
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    write_text(path, text, error=StoreError, make_parents=True)

@@ -138,9 +138,12 @@ class OpenStore:
         notes_path = notes_path_for(Path(path)) if path is not None else None
         try:
             notes = NeuronNotes(notes_path)
-        except Exception:  # unreadable notes must not block opening the store
-            notes = NeuronNotes(None)
-            notes.path = notes_path
+        except Exception as exc:  # unreadable notes must not block opening the store
+            notes = NeuronNotes(None)  # memory only: never overwrite a file we could not read
+            notes.warning = (
+                f"{notes_path}: cannot read neuron notes ({exc}); notes of this session are "
+                "not saved"
+            )
         return cls(
             name=name or display_name(store),
             store=store,

@@ -810,6 +810,11 @@ class AnalysisScreen(Screen[None]):
         if opened.view.cursor == neuron:
             self.query_one(NeuronCard).update_note(opened.notes.get(neuron))
         where = opened.notes.path.name if opened.notes.path else "this session only"
+        aside, opened.notes.kept_aside = opened.notes.kept_aside, None
+        if aside is not None:
+            self.notify(
+                f"the unreadable notes file was kept as {aside}", severity="warning", timeout=15
+            )
         self.notify(f"note saved ({where})", timeout=2)
 
     # -- cursor token info ---------------------------------------------------------------

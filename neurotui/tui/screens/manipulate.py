@@ -343,10 +343,13 @@ original and modified outputs side by side, changed tokens marked.
             self.app.notify(f"no saved interventions yet ({path}); save one with s", timeout=4)
             return
         try:
-            saved = saved_interventions(runlog.read(path))
+            warnings: list[str] = []
+            saved = saved_interventions(runlog.read(path, warnings))
         except NeurotuiError as exc:
             self.app.notify(str(exc), severity="error", title="Saved interventions")
             return
+        for warning in warnings[:3]:  # damaged lines were skipped: say which
+            self.app.notify(warning, severity="warning", title="Saved interventions", timeout=8)
         if not saved:
             self.app.notify(f"{path}: no translate interventions logged yet", timeout=4)
             return
