@@ -69,7 +69,8 @@ def _as_oserror(exc: BaseException) -> OSError:
 _COLLECTORS: list[list[BaseException]] = []
 #: temporary files already discarded: later close errors about them are noise
 _DISCARDED: set[str] = set()
-_HOOKED = False
+#: the filters :func:`_install_hooks` put in place last
+_HOOKS: dict[str, object] = {}
 
 
 def _swallowed(exc: BaseException | None) -> bool:
@@ -83,26 +84,29 @@ def _swallowed(exc: BaseException | None) -> bool:
 
 
 def _install_hooks() -> None:
-    """Chain filters in front of ``sys.excepthook`` and ``sys.unraisablehook``, once.
+    """Chain filters in front of ``sys.excepthook`` and ``sys.unraisablehook``.
 
     Cython reports an exception in ``__dealloc__`` through both hooks; anything that is not
-    an h5py write failure of ours goes on to the previous hooks unchanged.
+    an h5py write failure of ours goes on to the previous hooks unchanged. Installed again
+    whenever someone replaced them since (a test runner, a host application): a filter that
+    was bypassed would let a full disk pass as a written store.
     """
-    global _HOOKED
-    if _HOOKED:
-        return
-    _HOOKED = True
-    old_excepthook, old_unraisable = sys.excepthook, sys.unraisablehook
+    if sys.unraisablehook is not _HOOKS.get("unraisable"):
+        old_unraisable = sys.unraisablehook
 
-    def excepthook(kind, value, tb):  # type: ignore[no-untyped-def]
-        if not _swallowed(value):
-            old_excepthook(kind, value, tb)
+        def unraisablehook(unraisable):  # type: ignore[no-untyped-def]
+            if not _swallowed(unraisable.exc_value):
+                old_unraisable(unraisable)
 
-    def unraisablehook(unraisable):  # type: ignore[no-untyped-def]
-        if not _swallowed(unraisable.exc_value):
-            old_unraisable(unraisable)
+        sys.unraisablehook = _HOOKS["unraisable"] = unraisablehook
+    if sys.excepthook is not _HOOKS.get("except"):
+        old_excepthook = sys.excepthook
 
-    sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
+        def excepthook(kind, value, tb):  # type: ignore[no-untyped-def]
+            if not _swallowed(value):
+                old_excepthook(kind, value, tb)
+
+        sys.excepthook = _HOOKS["except"] = excepthook
 
 
 @contextmanager
