@@ -1,0 +1,166 @@
+"""Malformed inputs through the command line: one line naming what is wrong, every time.
+
+Why generated: each case builds a small valid input (a store, a NeuroX file, a label file,
+a spec, a checkpoint, a flag) and breaks one thing in it, the way a careless user, a
+buggy exporter or a lying file would. Every case must end with a non-zero exit, exactly
+one ``neurotui: error:`` line that names the file, field or flag, no traceback, and
+within a few seconds (the budget also catches an allocation sized from a lie, which
+takes far longer than that to fail).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from neurotui.cli import main
+from neurotui.store.writer import write_store
+
+SITES = [("enc.l0", 4), ("enc.l1", 3)]
+WIDTH = 7
+#: seconds any one bad input may take, import costs included
+BUDGET_S = 10.0
+
+
+def good_store(path: Path, *, fill: float | None = None) -> Path:
+    """A small valid store: 6 sentences, 2 sites, a label task and summaries."""
+    rng = np.random.default_rng(0)
+    tokens = [[f"w{i}{j}" for j in range(2 + i % 3)] for i in range(6)]
+    acts = [rng.normal(size=(len(t), WIDTH)).astype(np.float32) for t in tokens]
+    if fill is not None:
+        acts = [np.full_like(a, fill) for a in acts]
+    labels = {"pos": [["N" if j % 2 else "V" for j in range(len(t))] for t in tokens]}
+    return write_store(path, tokens, acts, SITES, labels=labels, metadata={"model": {}})
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run ``neurotui argv`` in-process; return stderr after checking the contract."""
+    capsys.readouterr()
+    start = time.perf_counter()
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    elapsed = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert code not in (0, None), f"{argv} exited 0; stderr: {err!r}"
+    lines = [ln for ln in err.splitlines() if ln.startswith("neurotui: error:")]
+    assert len(lines) == 1, f"{argv}: expected one error line, got {err!r}"
+    assert "Traceback" not in err, err
+    assert elapsed < BUDGET_S, f"{argv} took {elapsed:.1f} s"
+    return lines[0]
+
+
+# -- 1. stores whose datasets lie --------------------------------------------------------
+def _replace(f: h5py.File, name: str, **kwargs: object) -> None:
+    attrs = dict(f[name].attrs)
+    del f[name]
+    ds = f.create_dataset(name, **kwargs)  # type: ignore[arg-type]
+    for key, value in attrs.items():
+        ds.attrs[key] = value
+
+
+def declare_huge(f: h5py.File) -> None:
+    """10⁹ tokens declared (chunked datasets, nothing written), offsets agreeing."""
+    total = 10**9
+    offsets = f["sentences/offsets"][()]
+    offsets[-1] = total
+    _replace(f, "sentences/offsets", data=offsets)
+    for name, size in SITES:
+        _replace(f, f"activations/{name}", shape=(total, size), dtype="f4", chunks=(1024, size))
+    _replace(f, "tokens/offsets", shape=(total + 1,), dtype="i8", chunks=(4096,))
+    del f["summary"], f["labels"]
+
+
+def string_activations(f: h5py.File) -> None:
+    shape = f["activations/enc.l0"].shape
+    _replace(f, "activations/enc.l0", data=np.full(shape, b"x", dtype="S3"))
+
+
+def float_offsets(f: h5py.File) -> None:
+    _replace(f, "sentences/offsets", data=f["sentences/offsets"][()].astype(np.float64) + 0.5)
+
+
+def decreasing_token_offsets(f: h5py.File) -> None:
+    ends = f["tokens/offsets"][()]
+    ends[2], ends[3] = ends[3], ends[2]
+    _replace(f, "tokens/offsets", data=ends)
+
+
+def token_offsets_past_end(f: h5py.File) -> None:
+    ends = f["tokens/offsets"][()]
+    ends[-1] += 50
+    _replace(f, "tokens/offsets", data=ends)
+
+
+def non_utf8_tokens(f: h5py.File) -> None:
+    text = f["tokens/utf8"][()]
+    text[:2] = [0xFF, 0xFE]
+    _replace(f, "tokens/utf8", data=text)
+
+
+def short_summary(f: h5py.File) -> None:
+    for name in ("stats", "examples", "rows"):
+        _replace(f, f"summary/{name}", data=f[f"summary/{name}"][()][:-2])
+
+
+def example_rows_out_of_range(f: h5py.File) -> None:
+    rows = f["summary/rows"][()]
+    rows[:, 0] = 10**6
+    _replace(f, "summary/rows", data=rows)
+
+
+def labels_out_of_range(f: h5py.File) -> None:
+    codes = f["labels/pos"][()]
+    codes[3] = 7
+    f["labels/pos"][...] = codes
+
+
+LYING_STORES: dict[str, tuple[Callable[[h5py.File], None], str]] = {
+    "huge": (declare_huge, "declares shape"),
+    "string-acts": (string_activations, "enc.l0 holds |S3 values"),
+    "float-offsets": (float_offsets, "sentences/offsets holds float64"),
+    "decreasing-token-offsets": (decreasing_token_offsets, "token offsets are damaged"),
+    "token-offsets-past-end": (token_offsets_past_end, "token offsets run 0"),
+    "non-utf8": (non_utf8_tokens, "not valid UTF-8"),
+    "short-summary": (short_summary, "summary/stats is"),
+    "example-rows": (example_rows_out_of_range, "summary/rows holds row 1000000"),
+    "label-codes": (labels_out_of_range, "label task 'pos' uses class code 7"),
+}
+
+
+def lying_store(tmp_path: Path, case: str) -> Path:
+    path = good_store(tmp_path / f"{case}.h5")
+    with h5py.File(path, "r+") as f:
+        LYING_STORES[case][0](f)
+    return path
+
+
+#: commands that read a store's tokens, summaries, labels or activations
+STORE_COMMANDS: list[Callable[[Path, Path], list[str]]] = [
+    lambda s, tmp: ["top-words", str(s), "0"],
+    lambda s, tmp: ["rank", str(s), "--method", "probe", "--task", "pos", "--epochs", "1"],
+    lambda s, tmp: ["convert", str(s), str(tmp / "out.h5"), "--to", "neurotui"],
+    lambda s, tmp: ["convert", str(s), str(tmp / "out.h5")],  # to NeuroX (no labels)
+]
+
+
+@pytest.mark.parametrize("case", sorted(LYING_STORES))
+def test_lying_stores_are_refused_in_one_line(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = lying_store(tmp_path, case)
+    # example rows and label codes are checked where they are read; the rest at open
+    commands = {"example-rows": STORE_COMMANDS[:1], "label-codes": STORE_COMMANDS[1:3]}.get(
+        case, STORE_COMMANDS
+    )
+    for command in commands:
+        line = run_cli(command(store, tmp_path), capsys)
+        assert str(store) in line and LYING_STORES[case][1] in line, line
+        assert not (tmp_path / "out.h5").exists()
