@@ -164,3 +164,126 @@ def test_lying_stores_are_refused_in_one_line(
         line = run_cli(command(store, tmp_path), capsys)
         assert str(store) in line and LYING_STORES[case][1] in line, line
         assert not (tmp_path / "out.h5").exists()
+
+
+def _metadata_sites(sites: list[list[object]]) -> Callable[[h5py.File], None]:
+    def edit(f: h5py.File) -> None:
+        meta = json.loads(f.attrs["metadata"])
+        meta["sites"] = sites
+        f.attrs["metadata"] = json.dumps(meta)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("sites", "expected"),
+    [
+        ([["enc.l0", 4], ["enc.l0", 3]], "site 'enc.l0' appears twice"),
+        ([["enc.l0", 7], ["enc.l1", 0]], "site 'enc.l1' has size 0"),
+        ([], "metadata lists no sites"),
+    ],
+)
+def test_bad_site_lists_name_the_store(
+    sites: list[list[object]], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = good_store(tmp_path / "s.h5")
+    with h5py.File(store, "r+") as f:
+        _metadata_sites(sites)(f)
+    line = run_cli(["info", str(store)], capsys)
+    assert f"{store}: " in line and (expected in line or "no sites" in line), line
+
+
+# -- 1. NeuroX files ----------------------------------------------------------------------
+def neurox_json_line(index: int | None, words: list[str], layers: int = 2) -> str:
+    features = [
+        {
+            "token": w,
+            "layers": [{"index": k, "values": [0.5, -1.0, float(j)]} for k in range(layers)],
+        }
+        for j, w in enumerate(words)
+    ]
+    obj: dict[str, object] = {"features": features}
+    if index is not None:
+        obj = {"linex_index": index, **obj}
+    return json.dumps(obj)
+
+
+def write_neurox_json(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+NEUROX_JSON: dict[str, tuple[list[str], str]] = {
+    "no-features": (
+        [neurox_json_line(0, []), neurox_json_line(1, ["a", "b"])],
+        ":1: the first sentence has no tokens",
+    ),
+    "index-gap": (
+        [neurox_json_line(0, ["a"]), neurox_json_line(2, ["b", "c"])],
+        ":2: linex_index 2, expected 1",
+    ),
+    "index-repeat": (
+        [neurox_json_line(0, ["a"]), neurox_json_line(1, ["b"]), neurox_json_line(1, ["c"])],
+        ":3: linex_index 1, expected 2",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NEUROX_JSON))
+def test_bad_neurox_json_is_refused(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines, expected = NEUROX_JSON[case]
+    path = write_neurox_json(tmp_path / f"{case}.json", lines)
+    for argv in (["info", str(path)], ["convert", str(path), str(tmp_path / "out.h5")]):
+        line = run_cli(argv, capsys)
+        assert f"{path}{expected}" in line, line
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_good_neurox_json_without_indices_still_opens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_neurox_json(
+        tmp_path / "ok.json", [neurox_json_line(None, ["a"]), neurox_json_line(None, ["b", "c"])]
+    )
+    assert main(["info", str(path)]) == 0
+
+
+def write_neurox_hdf5(path: Path, datasets: dict[str, dict[str, object]], texts: list[str]) -> Path:
+    with h5py.File(path, "w") as f:
+        for key, kwargs in datasets.items():
+            f.create_dataset(key, **kwargs)  # type: ignore[arg-type]
+        mapping = json.dumps({t: str(i) for i, t in enumerate(texts)})
+        f.create_dataset("sentence_to_index", data=[mapping], dtype=h5py.string_dtype())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("datasets", "expected"),
+    [
+        (
+            {
+                "0": {"data": np.zeros((2, 2, 3), "f4")},
+                "1": {"shape": (2, 10**9, 3), "dtype": "f4", "chunks": (1, 1024, 3)},
+            },
+            "dataset '1' declares shape (2, 1000000000, 3)",
+        ),
+        (
+            {
+                "0": {"data": np.full((2, 2, 3), b"x", "S2")},
+                "1": {"data": np.zeros((2, 1, 3), "f4")},
+            },
+            "dataset '0' holds |S2 values",
+        ),
+    ],
+)
+def test_lying_neurox_hdf5_is_refused(
+    datasets: dict[str, dict[str, object]],
+    expected: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write_neurox_hdf5(tmp_path / "x.hdf5", datasets, ["a b", "c"])
+    line = run_cli(["top-words", str(path), "0"], capsys)
+    assert str(path) in line and expected in line, line

@@ -99,7 +99,7 @@ class NeurotuiStore(BaseStore):
         if not isinstance(meta, dict) or "sites" not in meta:
             raise StoreError(f"{self._shown}: metadata lists no sites")
         self._meta: dict[str, Any] = meta
-        self._sites = make_sites([(str(n), int(s)) for n, s in meta["sites"]])
+        self._sites = make_sites([(str(n), int(s)) for n, s in meta["sites"]], self._shown)
         self._chunk_maps: dict[str, ChunkMap | None] = {}  # filled by _chunk_map
         self._offsets = _sentence_offsets(f, self._shown)
         total = int(self._offsets[-1])
