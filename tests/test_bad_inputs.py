@@ -287,3 +287,114 @@ def test_lying_neurox_hdf5_is_refused(
     path = write_neurox_hdf5(tmp_path / "x.hdf5", datasets, ["a b", "c"])
     line = run_cli(["top-words", str(path), "0"], capsys)
     assert str(path) in line and expected in line, line
+
+
+# -- 2. NaN and Inf ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--method", "variance"],
+        ["--method", "probe", "--task", "pos", "--epochs", "1"],
+        ["--method", "probeless", "--task", "pos"],
+    ],
+)
+def test_a_store_of_nan_is_not_ranked(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = good_store(tmp_path / "nan.h5", fill=float("nan"))
+    line = run_cli(["rank", str(store), *argv], capsys)
+    assert f"{store}: site enc.l0 has no finite activation value" in line, line
+
+
+def test_a_site_of_nan_without_a_summary_is_not_ranked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """NeuroX files have no stored summary: the check happens while values are read."""
+    store = good_store(tmp_path / "nan.h5", fill=float("nan"))
+    assert main(["convert", str(store), str(tmp_path / "nan.hdf5")]) == 0
+    line = run_cli(
+        [
+            "rank",
+            str(tmp_path / "nan.hdf5"),
+            "--method",
+            "probe",
+            "--labels",
+            str(_pos_file(tmp_path)),
+        ],
+        capsys,
+    )
+    assert "site enc.l0 has no finite activation value" in line, line
+
+
+def _pos_file(tmp_path: Path) -> Path:
+    path = tmp_path / "pos.txt"
+    lines = [" ".join("N" if j % 2 else "V" for j in range(2 + i % 3)) for i in range(6)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"site": "enc.l0", "neurons": [1], "op": "set", "value": float("nan")}, "[0].value: nan"),
+        (
+            {"site": "enc.l0", "neurons": [1], "op": "scale", "value": float("inf")},
+            "[0].value: inf",
+        ),
+        (
+            {"site": "enc.l0", "neurons": [1, 2], "op": "add", "value": [1.0, float("-inf")]},
+            "[0].value: -inf",
+        ),
+    ],
+)
+def test_non_finite_spec_values_are_refused(
+    spec: dict[str, object], field: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps([spec]))  # Python writes NaN/Infinity, and reads them back
+    line = run_cli(["translate", "no-such-model", "x", "--intervene", str(path)], capsys)
+    assert f"{path}: spec{field} is not a finite number" in line, line
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "nanσ", "1e999"])
+def test_non_finite_clamps_are_refused(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    line = run_cli(["translate", "no-such-model", "x", "--clamp", f"enc.l0:1={value}"], capsys)
+    assert "--clamp" in line and "is not a finite number" in line, line
+
+
+# -- 4. numbers out of range on the command line ----------------------------------------
+BAD_FLAGS: list[tuple[list[str], str]] = [
+    (["top-words", "s.h5", "0", "-k", "-3"], "argument -k: must be 1 or more"),
+    (["top-words", "s.h5", "0", "--window", "-1"], "argument --window: must be 0 or more"),
+    (["top-words", "s.h5", "0", "--min-count", "-2"], "argument --min-count"),
+    (["rank", "s.h5", "--method", "variance", "--top", "-1"], "argument --top"),
+    (["rank", "s.h5", "--method", "probe", "--epochs", "-2"], "argument --epochs"),
+    (["rank", "s.h5", "--method", "probe", "--l1", "nan"], "argument --l1: 'nan' is not a finite"),
+    (["rank", "s.h5", "--method", "probe", "--l2", "-1"], "argument --l2: must be 0 or more"),
+    (["evaluate", "s.h5", "--ranking", "r", "--task", "t", "--percents", "150"], "--percents"),
+    (["evaluate", "s.h5", "--ranking", "r", "--task", "t", "--percents", "0"], "--percents"),
+    (["evaluate", "s.h5", "--ranking", "r", "--task", "t", "--percents", "10", "-5"], "--percents"),
+    (["translate", "m", "x", "--max-len", "-1"], "argument --max-len"),
+    (["translate", "m", "x", "--count", "-1"], "argument -n/--count"),
+    (["translate", "m", "x", "--batch-size", "0"], "argument --batch-size: must be 1 or more"),
+    (["translate", "m", "x", "--beam", "0"], "argument --beam"),
+    (["score", "m", "--limit", "-5"], "argument --limit"),
+    (["ablate", "m", "--limit", "-5"], "argument --limit"),
+    (["control", "m", "--task", "tense", "--limit", "-1"], "argument --limit"),
+    (["extract", "m", "t.txt", "-o", "o.h5", "--batch-size", "0"], "argument --batch-size"),
+    (["train", "--out", "o", "--epochs", "-1"], "argument --epochs"),
+    (["train", "--out", "o", "--hidden", "0"], "argument --hidden"),
+    (["train", "--out", "o", "--dropout", "1.5"], "argument --dropout"),
+    (["replay", "log.jsonl", "--line", "0"], "argument --line"),
+    (["top-words", "s.h5", "0", "-k", "three"], "argument -k: 'three' is not a whole number"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"), BAD_FLAGS, ids=lambda v: " ".join(v) if isinstance(v, list) else None
+)
+def test_out_of_range_flags_are_refused_naming_the_flag(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = run_cli(argv, capsys)
+    assert expected in line and f"{argv[0]}: " in line, line
