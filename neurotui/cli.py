@@ -14,6 +14,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from neurotui import __version__
 
@@ -50,9 +51,24 @@ def _available_commands() -> dict[str, object]:
     return modules
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error contract: one ``neurotui: error:`` line, exit 2.
+
+    Why: argparse's own error prints the usage block and ``neurotui rank: error: …``, which
+    scripts and the tests cannot tell from our errors; the line names the command and the
+    flag (``argument --k: must be 1 or more, got -3``) and points to ``--help``.
+    """
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        command = self.prog.removeprefix("neurotui").strip()
+        where = f"{command}: " if command else ""
+        hint = f"neurotui {command} --help" if command else "neurotui --help"
+        self.exit(2, f"neurotui: error: {where}{message} (see {hint})\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser; registering commands imports no heavy library."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="neurotui",
         description=(
             "Explore the individual neurons of NLP models in the terminal. "

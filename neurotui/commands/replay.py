@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from neurotui.commands.argtypes import positive_int
 from neurotui.commands.common import add_device_arg, add_json_arg, print_json
 
 
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("log", metavar="LOG", help="intervention log (JSONL)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--line", type=int, metavar="N", help="replay the record on line N")
+    which.add_argument("--line", type=positive_int, metavar="N", help="replay the record on line N")
     which.add_argument("--all", action="store_true", help="replay every record")
     p.add_argument("--list", action="store_true", help="list the records instead of replaying")
     add_device_arg(p)
