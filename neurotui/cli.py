@@ -110,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NeurotuiError as exc:
         print(f"neurotui: error: {exc}", file=sys.stderr)
         return 2
+    except PermissionError as exc:
+        # Readers turn this into their own line; this is the net for any file they miss.
+        print(f"neurotui: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("neurotui: interrupted", file=sys.stderr)
         return 130

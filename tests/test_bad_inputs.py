@@ -398,3 +398,81 @@ def test_out_of_range_flags_are_refused_naming_the_flag(
 ) -> None:
     line = run_cli(argv, capsys)
     assert expected in line and f"{argv[0]}: " in line, line
+
+
+# -- 5. files the user cannot read -------------------------------------------------------
+@pytest.fixture
+def unreadable(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], Path]:
+    """Make a path unreadable as for a non-root user (the tests may run as root, which
+    reads any file whatever its mode)."""
+    import builtins
+    import io
+
+    blocked: set[str] = set()
+    real_open = io.open
+
+    def guarded(file: object, *args: object, **kwargs: object) -> object:
+        if isinstance(file, (str, Path)) and str(Path(file).resolve()) in blocked:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(io, "open", guarded)
+    monkeypatch.setattr(builtins, "open", guarded)
+
+    def block(path: Path) -> Path:
+        blocked.add(str(path.resolve()))
+        return path
+
+    return block
+
+
+def test_an_unreadable_store_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], unreadable: Callable[[Path], Path]
+) -> None:
+    store = unreadable(good_store(tmp_path / "s.h5"))
+    for argv in (["info", str(store)], ["top-words", str(store), "0"]):
+        line = run_cli(argv, capsys)
+        assert f"{store}: permission denied" in line, line
+
+
+def test_an_unreadable_label_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], unreadable: Callable[[Path], Path]
+) -> None:
+    store = good_store(tmp_path / "s.h5")
+    labels = unreadable(_pos_file(tmp_path))
+    line = run_cli(["label", str(store), "--task", "x", str(labels)], capsys)
+    assert f"{labels}: cannot read (Permission denied)" in line, line
+    line = run_cli(["rank", str(store), "--method", "probe", "--labels", str(labels)], capsys)
+    assert f"{labels}: cannot read labels (Permission denied)" in line, line
+
+
+@pytest.mark.skipif(
+    not Path("/usr/bin/setpriv").exists() or __import__("os").geteuid() != 0,
+    reason="needs root and setpriv to run as another user",
+)
+def test_unreadable_files_as_a_real_other_user(tmp_path: Path) -> None:
+    """The same, for real: a mode-0600 store read by ``nobody``."""
+    import os
+    import subprocess
+    import sys
+
+    os.chmod(tmp_path, 0o755)
+    store = good_store(tmp_path / "s.h5")
+    os.chmod(store, 0o600)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env["HOME"] = env["XDG_CACHE_HOME"] = str(tmp_path)
+    out = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable]
+        + ["-m", "neurotui", "info", str(store)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    if "Permission denied" in out.stderr and "neurotui" not in out.stderr:
+        pytest.skip("this interpreter is not readable by nobody")
+    assert out.returncode == 2, out.stderr
+    assert (
+        out.stderr.strip()
+        == f"neurotui: error: {store}: permission denied (cannot read this store)"
+    )

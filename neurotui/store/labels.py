@@ -27,6 +27,8 @@ def _read_text(path: str | Path) -> list[str]:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a folder, expected a text file") from None
+    except OSError as exc:  # permission denied, I/O error…
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
