@@ -476,3 +476,103 @@ def test_unreadable_files_as_a_real_other_user(tmp_path: Path) -> None:
         out.stderr.strip()
         == f"neurotui: error: {store}: permission denied (cannot read this store)"
     )
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny LSTM seq2seq checkpoint (safetensors + config.json), as `train` writes it."""
+    import torch
+
+    from neurotui.data.synthetic import generate
+    from neurotui.models.checkpoint import save_checkpoint
+    from neurotui.models.seq2seq import Seq2SeqConfig, Seq2SeqModel
+    from neurotui.models.vocab import Vocab
+
+    examples = generate(20, seed=4)
+    torch.manual_seed(0)
+    src = Vocab.build([e.src for e in examples])
+    tgt = Vocab.build([e.tgt for e in examples])
+    sizes = {"emb": 8, "enc_hidden": 6, "enc_layers": 1, "dec_hidden": 8, "dec_layers": 1}
+    config = {"neurotui_format": 1, "kind": "lstm-seq2seq", **sizes, "dropout": 0.0}
+    cfg = Seq2SeqConfig(len(src), len(tgt), **sizes, dropout=0.0)
+    folder = tmp_path_factory.mktemp("models") / "tiny-s2s"
+    save_checkpoint(
+        folder, config, Seq2SeqModel(cfg), {"vocab.src.json": src, "vocab.tgt.json": tgt}
+    )
+    (folder / "sentence.txt").write_text(examples[0].src)
+    return folder
+
+
+def copy_model(model: Path, tmp_path: Path, **config: object) -> Path:
+    """A copy of ``model`` with some config.json fields changed."""
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(model, folder)
+    data = json.loads((folder / "config.json").read_text())
+    data.update(config)
+    (folder / "config.json").write_text(json.dumps(data))
+    return folder
+
+
+# -- 10. messages that name what is wrong -------------------------------------------------
+@pytest.fixture(scope="module")
+def logged_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One logged translate record (a line of JSON)."""
+    log = tmp_path_factory.mktemp("log") / "runs.jsonl"
+    sentence = (tiny_model / "sentence.txt").read_text()
+    argv = ["translate", str(tiny_model), sentence, "--device", "cpu", "--max-len", "4"]
+    assert main([*argv, "--ablate", "enc.l0.fw:0-2", "--log", str(log)]) == 0
+    return log.read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda r: r.update(interventions=[{"neurons": [1], "op": "bogus"}]),
+            ":1: intervention: op 'bogus' is not one of",
+        ),
+        (lambda r: r.pop("interventions"), ":1: translate record lacks field 'interventions'"),
+    ],
+)
+def test_replay_errors_name_the_log_and_line(
+    change: Callable[[dict[str, object]], object],
+    expected: str,
+    logged_run: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    record = json.loads(logged_run)
+    change(record)
+    log = tmp_path / "runs.jsonl"
+    log.write_text(json.dumps(record) + "\n")
+    line = run_cli(["replay", str(log), "--device", "cpu"], capsys)
+    assert f"{log}{expected}" in line, line
+
+
+def test_hf_weights_that_do_not_fit_the_config_say_which(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A config.json whose d_model/hidden_size disagrees with the weights."""
+    tf = pytest.importorskip("transformers")
+    import torch
+
+    torch.manual_seed(0)
+    config = tf.BertConfig(
+        vocab_size=30,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=20,
+        max_position_embeddings=16,
+    )
+    folder = tmp_path / "bert"
+    tf.BertModel(config).save_pretrained(folder)
+    data = json.loads((folder / "config.json").read_text())
+    data["hidden_size"] = 32
+    (folder / "config.json").write_text(json.dumps(data))
+    line = run_cli(["translate", str(folder), "a b", "--device", "cpu"], capsys)
+    assert "above report" not in line
+    assert "model.safetensors: weight " in line and "config.json makes it" in line, line

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             raise NeurotuiError(f"{args.log}:{record['_line']}: the record names no model")
         if ref not in backends:
             backends[ref] = load_backend(ref, args.device)
-        reports.append(replay(record, backends[ref]))  # type: ignore[arg-type]
+        reports.append(replay(record, backends[ref], log=args.log))  # type: ignore[arg-type]
     ok = all(r.matches for r in reports)
     if args.json:
         print_json({"log": args.log, "matches": ok, "replayed": [r.to_dict() for r in reports]})
