@@ -576,3 +576,81 @@ def test_hf_weights_that_do_not_fit_the_config_say_which(
     line = run_cli(["translate", str(folder), "a b", "--device", "cpu"], capsys)
     assert "above report" not in line
     assert "model.safetensors: weight " in line and "config.json makes it" in line, line
+
+
+# -- 7. the app ------------------------------------------------------------------------------
+KEYMAPS: list[tuple[str, str]] = [
+    ('"neurons.pin" = "p"\n"analysis.jump" = "p"\n', "key 'p' is bound to both"),
+    ('"neurons.pin" = "q"\n', "neurons.pin: key 'q' quits the app"),
+    ('"app.quit" = "ctrl+q"\n', "app.quit: keep 'q'"),
+    ('"neurons.pin" = "ctrl+nosuchkey"\n', "neurons.pin: 'ctrl+nosuchkey' is not a key"),
+    ('"neurons.pin" = "F2"\n', "neurons.pin: 'F2' is not a key"),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), KEYMAPS)
+def test_bad_keymaps_are_refused_at_start(
+    body: str,
+    expected: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    keymap = tmp_path / "config" / "neurotui" / "keymap.toml"
+    keymap.parent.mkdir(parents=True)
+    keymap.write_text("[keys]\n" + body)
+    store = good_store(tmp_path / "s.h5")
+    # were the keymap accepted, the app would start: make that return at once instead
+    monkeypatch.setattr("neurotui.tui.app.NeurotuiApp.run", lambda self, **kw: None)
+    line = run_cli([str(store)], capsys)
+    assert f"{keymap}: " in line and expected in line, line
+
+
+def test_model_flag_wins_over_the_store_model(tmp_path: Path) -> None:
+    import neurotui.store as ns
+    from neurotui.tui.screens.runner_mode import model_name_of
+    from neurotui.tui.session import OpenStore
+
+    path = write_store(
+        tmp_path / "s.h5",
+        [["a"]],
+        [np.zeros((1, WIDTH), "f4")],
+        SITES,
+        metadata={"model": {"name": "synth-en-fr-1"}},
+    )
+    with ns.open(path) as store:
+        opened = OpenStore.wrap(store)
+        assert model_name_of(opened) == "synth-en-fr-1"
+        assert model_name_of(opened, "synth-en-fr-2") == "synth-en-fr-2"
+
+
+@pytest.mark.parametrize(
+    ("case", "keys"), [("non-utf8", ["down", "down"]), ("label-codes", ["L", "L"]), ("huge", [])]
+)
+def test_the_app_says_what_is_wrong_with_a_bad_store(
+    case: str, keys: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from neurotui.tui.app import NeurotuiApp
+    from neurotui.tui.testing import settle, sync
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    store = lying_store(tmp_path, case)
+    shown: list[str] = []
+
+    @sync
+    async def flow() -> None:
+        app = NeurotuiApp([store], device="cpu")
+        real_notify = app.notify
+        app.notify = lambda msg, **kw: (shown.append(str(msg)), real_notify(msg, **kw))  # type: ignore[method-assign]
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            for key in keys:
+                await pilot.press(key)
+                await settle(pilot)
+            assert app.is_running
+
+    flow()
+    assert not any("internal error" in m for m in shown), shown
+    assert any(str(store) in m and LYING_STORES[case][1] in m for m in shown), shown
