@@ -654,3 +654,42 @@ def test_the_app_says_what_is_wrong_with_a_bad_store(
     flow()
     assert not any("internal error" in m for m in shown), shown
     assert any(str(store) in m and LYING_STORES[case][1] in m for m in shown), shown
+
+
+# -- 3. sizes that cannot fit ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("enc_hidden", 10**9, "needs more than 8 EiB"),
+        ("enc_hidden", 10**5, "needs about"),
+        ("dec_hidden", 12_000, "config.json"),
+        ("emb", 2**31, "needs about"),
+    ],
+)
+def test_checkpoint_configs_that_cannot_fit_are_refused_before_allocating(
+    field: str,
+    value: int,
+    expected: str,
+    tiny_model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import resource
+
+    folder = copy_model(tiny_model, tmp_path, **{field: value})
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    line = run_cli(["translate", str(folder), "a", "--device", "cpu"], capsys)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert str(folder) in line and "config.json" in line and expected in line, line
+    assert grown_mib < 500, f"grew {grown_mib:.0f} MiB before refusing"
+
+
+def test_memory_refusal_says_what_it_needs_and_what_there_is(
+    tiny_model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("neurotui.resources.available_memory", lambda: 1024)
+    line = run_cli(["translate", str(tiny_model), "a", "--device", "cpu"], capsys)
+    assert "needs about" in line and "1.00 KiB is available" in line, line
