@@ -693,3 +693,12 @@ def test_memory_refusal_says_what_it_needs_and_what_there_is(
     monkeypatch.setattr("neurotui.resources.available_memory", lambda: 1024)
     line = run_cli(["translate", str(tiny_model), "a", "--device", "cpu"], capsys)
     assert "needs about" in line and "1.00 KiB is available" in line, line
+
+
+def test_a_beam_that_cannot_fit_is_refused(
+    tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = run_cli(
+        ["translate", str(tiny_model), "a b", "--beam", "100000000000", "--device", "cpu"], capsys
+    )
+    assert "--beam 100000000000 needs about" in line and "is available" in line, line
