@@ -21,6 +21,7 @@ import importlib
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from neurotui import __version__
 
@@ -57,9 +58,24 @@ def _available_commands() -> dict[str, object]:
     return modules
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error contract: one ``neurotui: error:`` line, exit 2.
+
+    Why: argparse's own error prints the usage block and ``neurotui rank: error: …``, which
+    scripts and the tests cannot tell from our errors; the line names the command and the
+    flag (``argument --k: must be 1 or more, got -3``) and points to ``--help``.
+    """
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        command = self.prog.removeprefix("neurotui").strip()
+        where = f"{command}: " if command else ""
+        hint = f"neurotui {command} --help" if command else "neurotui --help"
+        self.exit(2, f"neurotui: error: {where}{message} (see {hint})\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser; registering commands imports no heavy library."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="neurotui",
         description=(
             "Explore the individual neurons of NLP models in the terminal. "
@@ -150,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = signal.Signals(exc.signum).name
         print(f"neurotui: terminated ({name})", file=sys.stderr)
         return 128 + exc.signum
+    except PermissionError as exc:
+        # Readers turn this into their own line; this is the net for any file they miss.
+        print(f"neurotui: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("neurotui: interrupted", file=sys.stderr)
         return 130

@@ -413,16 +413,19 @@ def test_edits_add_labels_and_rankings_atomically(small: tuple[Path, list, list]
 
 def test_open_is_lazy(small: tuple[Path, list, list], monkeypatch: pytest.MonkeyPatch) -> None:
     path, _, _ = small
-    reads: list[str] = []
+    reads: list[tuple[str, int]] = []
     original = h5py.Dataset.__getitem__
 
     def spy(self: h5py.Dataset, key: object) -> object:
-        reads.append(self.name)
-        return original(self, key)
+        out = original(self, key)
+        reads.append((self.name, int(np.size(out))))
+        return out
 
     monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
     store = ns.open(path)
-    assert set(reads) <= {"/sentences/offsets"}
+    # the sentence offsets, and the two ends of the token index (checked against the text)
+    assert {name for name, _ in reads} <= {"/sentences/offsets", "/tokens/offsets"}
+    assert [n for name, n in reads if name == "/tokens/offsets"] == [1, 1]
     store.close()
 
 

@@ -36,6 +36,26 @@ def describe_neurons(
     return f"{len(ids)} {noun} ({', '.join(shown)}{more})"
 
 
+def check_finite_sites(
+    store: object, cols: np.ndarray, has_finite: np.ndarray, where: str | None = None
+) -> None:
+    """Refuse a site whose every value is NaN/Inf: there is nothing to rank in it.
+
+    Why an error and not the NaN warning: the warning's repair (the neuron's finite mean)
+    has nothing to work from, so every score would come out 0 and the ranking would look
+    valid (NeuroX writes such files with ``aggregation="mean"``). ``has_finite`` says,
+    per column of ``cols`` (global ids), whether it holds a finite value.
+    """
+    cols = np.asarray(cols, dtype=np.int64)
+    for site in getattr(store, "sites", []):
+        sel = (cols >= site.offset) & (cols < site.offset + site.size)
+        if sel.any() and not np.asarray(has_finite)[sel].any():
+            raise DataError(
+                f"{where or getattr(store, 'path', 'store')}: site {site.name} has no finite "
+                "activation value (all NaN/Inf); nothing to rank"
+            )
+
+
 def check_classes(y: np.ndarray, classes: Sequence[str], what: str) -> None:
     """A classification task needs at least two classes that actually occur."""
     present = np.unique(y)

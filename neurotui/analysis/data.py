@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from neurotui.analysis.checks import check_classes, constant_columns, describe_neurons, warn
+from neurotui.analysis.checks import (
+    check_classes,
+    check_finite_sites,
+    constant_columns,
+    describe_neurons,
+    warn,
+)
 from neurotui.analysis.progress import ProgressFn, report
 from neurotui.errors import DataError
 
@@ -344,6 +350,11 @@ def load_probe_data(
             report(progress, "reading activations", done, total)
 
     names = _names(store, cols)
+    if bad_cols.any():  # a site with no finite training value at all is refused
+        has_finite = np.ones(cols.size, dtype=bool)
+        for c in np.flatnonzero(bad_cols):
+            has_finite[c] = bool(np.isfinite(X[: counts[0], c]).any())
+        check_finite_sites(store, cols, has_finite)
     mean, std, nonfinite = _train_moments(X, counts[0], bad_cols)
     if nonfinite.size:
         warn(

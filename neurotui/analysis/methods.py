@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from neurotui.analysis.probe import ProbeConfig
 from neurotui.analysis.progress import ProgressFn
 from neurotui.analysis.ranking import CROSS_MODEL_METHODS as CROSS
@@ -67,6 +69,8 @@ def compute_ranking(
     if method not in METHODS:
         raise DataError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     neurons = _neurons_for(store, opt.sites)
+    for s in (store, *opt.others):
+        _refuse_empty_sites(s, neurons if s is store else None)
     if method in LABELLED:
         return _labelled(store, method, opt, neurons, progress)
     if method in CROSS:
@@ -100,6 +104,18 @@ def compute_ranking(
     if method == "meandist":
         return baselines.meandist_ranking(store, neurons, progress=progress)
     return baselines.random_ranking(store, opt.seed, neurons)
+
+
+def _refuse_empty_sites(store: Store, neurons: list[int] | None) -> None:
+    """A site with no finite value is refused before any work, from the stored summary
+    (stores without one are checked as their values are read)."""
+    from neurotui.analysis.checks import check_finite_sites
+
+    stats = getattr(store, "stats", None)
+    if stats is None or store.total_tokens == 0:
+        return
+    cols = np.arange(store.neuron_count) if neurons is None else np.asarray(neurons)
+    check_finite_sites(store, cols, np.asarray(stats.count)[cols] > 0)
 
 
 def _labelled(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from neurotui.commands.argtypes import positive_int
 from neurotui.commands.common import add_device_arg, add_json_arg, print_json
 
 
@@ -63,10 +64,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="any of top, bottom, random (default all three)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random direction (default 0)")
-    p.add_argument("--limit", type=int, metavar="N", help="use only the first N test sentences")
-    p.add_argument("--beam", type=int, default=1, metavar="K", help="beam size (default 1)")
-    p.add_argument("--max-len", type=int, metavar="N", help="maximum output words")
-    p.add_argument("--batch-size", type=int, default=128, metavar="B")
+    p.add_argument(
+        "--limit", type=positive_int, metavar="N", help="use only the first N test sentences"
+    )
+    p.add_argument(
+        "--beam", type=positive_int, default=1, metavar="K", help="beam size (default 1)"
+    )
+    p.add_argument("--max-len", type=positive_int, metavar="N", help="maximum output words")
+    p.add_argument("--batch-size", type=positive_int, default=128, metavar="B")
     p.add_argument("--outputs", action="store_true", help="include per-sentence outputs in --json")
     add_log_args(p)
     add_device_arg(p)

@@ -42,10 +42,12 @@ def run(args: argparse.Namespace) -> int:
 
     from neurotui.errors import NeurotuiError
     from neurotui.tui.app import NeurotuiApp
+    from neurotui.tui.keymap import load_keymap
 
     for path in args.paths:
         if not Path(path).exists():
             raise NeurotuiError(f"{path}: no such file or directory")
+    load_keymap()  # a keymap the app cannot apply is refused here, in one line
     app = NeurotuiApp(
         args.paths,
         model=args.model,

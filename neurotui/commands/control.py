@@ -17,6 +17,7 @@ import argparse
 import sys
 from typing import Any
 
+from neurotui.commands.argtypes import nonneg_float, nonneg_int, positive_int
 from neurotui.commands.common import add_device_arg, add_json_arg, print_json
 
 
@@ -77,17 +78,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--min-bleu",
-        type=float,
+        type=nonneg_float,
         default=None,
         metavar="B",
         help="best point: highest flip rate with BLEU ≥ B (default: the unclamped dev BLEU)",
     )
-    p.add_argument("--limit", type=int, metavar="N", help="use at most N dev and N test sentences")
-    p.add_argument("--beam", type=int, default=1, metavar="K")
-    p.add_argument("--batch-size", type=int, default=128, metavar="B")
+    p.add_argument(
+        "--limit", type=positive_int, metavar="N", help="use at most N dev and N test sentences"
+    )
+    p.add_argument("--beam", type=positive_int, default=1, metavar="K")
+    p.add_argument("--batch-size", type=positive_int, default=128, metavar="B")
     p.add_argument("--seed", type=int, default=0, help="probe seed (default 0)")
     p.add_argument(
-        "--examples", type=int, default=3, metavar="N", help="example outputs to show (default 3)"
+        "--examples",
+        type=nonneg_int,
+        default=3,
+        metavar="N",
+        help="example outputs to show (default 3)",
     )
     add_log_args(p)
     add_device_arg(p)

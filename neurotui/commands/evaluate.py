@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from neurotui.commands.argtypes import nonneg_float, percent
 from neurotui.commands.common import add_device_arg, add_json_arg, print_json
 
 
@@ -28,15 +29,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--percents",
         nargs="+",
-        type=float,
+        type=percent,
         default=[10.0, 15.0, 20.0],
         metavar="N",
         help="percentages of neurons to keep (default 10 15 20)",
     )
     p.add_argument("--control", action="store_true", help="also measure control-task selectivity")
     p.add_argument("--znorm", action="store_true", help="z-normalise activations first")
-    p.add_argument("--l1", type=float, default=1e-5, help="probe λ1 (default 1e-5)")
-    p.add_argument("--l2", type=float, default=1e-5, help="probe λ2 (default 1e-5)")
+    p.add_argument("--l1", type=nonneg_float, default=1e-5, help="probe λ1 (default 1e-5)")
+    p.add_argument("--l2", type=nonneg_float, default=1e-5, help="probe λ2 (default 1e-5)")
     p.add_argument("--seed", type=int, default=0, help="split/shuffle/random seed (default 0)")
     add_device_arg(p)
     add_json_arg(p)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from neurotui.commands.argtypes import positive_int
 from neurotui.commands.common import add_device_arg, add_json_arg, print_json
 
 
@@ -48,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="mean",
         help="sub-word to word aggregation (default: mean)",
     )
-    p.add_argument("--batch-size", type=int, default=32, metavar="B")
+    p.add_argument("--batch-size", type=positive_int, default=32, metavar="B")
     p.add_argument("--dtype", choices=("float16", "float32"), default="float32")
     p.add_argument("--no-summary", action="store_true", help="skip the per-neuron summaries")
     add_device_arg(p)

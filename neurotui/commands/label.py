@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from neurotui.commands.argtypes import positive_int
 from neurotui.commands.common import add_json_arg, print_json
 
 
@@ -26,10 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("store", metavar="STORE")
     p.add_argument("--task", required=True, metavar="NAME", help="task name, e.g. pos")
     p.add_argument("file", metavar="FILE", help="label file")
-    p.add_argument("--conll-column", type=int, metavar="N", help="CoNLL label column (1-based)")
+    p.add_argument(
+        "--conll-column", type=positive_int, metavar="N", help="CoNLL label column (1-based)"
+    )
     p.add_argument(
         "--conll-token-column",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="CoNLL token column (default: 2 when column 1 is a numeric id, else 1)",
     )

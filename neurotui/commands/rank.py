@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from neurotui.analysis.ranking import METHODS
+from neurotui.commands.argtypes import nonneg_float, nonneg_int, positive_int
 from neurotui.commands.common import add_device_arg, add_json_arg, print_json
 
 
@@ -30,9 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="save the ranking inside STORE under this name")
     p.add_argument("-o", "--output", metavar="FILE", help="export to FILE (.json or .csv)")
     p.add_argument("--sites", nargs="+", metavar="SITE", help="rank only these sites' neurons")
-    p.add_argument("--l1", type=float, default=1e-5, help="probe λ1 (default 1e-5)")
-    p.add_argument("--l2", type=float, default=1e-5, help="probe λ2 (default 1e-5)")
-    p.add_argument("--epochs", type=int, default=None, help="probe epochs (default: auto)")
+    p.add_argument("--l1", type=nonneg_float, default=1e-5, help="probe λ1 (default 1e-5)")
+    p.add_argument("--l2", type=nonneg_float, default=1e-5, help="probe λ2 (default 1e-5)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="probe epochs (default: auto)")
     p.add_argument("--znorm", action="store_true", help="z-normalise activations first")
     p.add_argument(
         "--search", action="store_true", help="choose λ1, λ2 by the Figure 2 grid search"
@@ -41,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--evaluate", action="store_true", help="add masking and retraining tables (probe)"
     )
     p.add_argument("--seed", type=int, default=0, help="split/shuffle/random seed (default 0)")
-    p.add_argument("--top", type=int, default=20, help="neurons to print (default 20)")
+    p.add_argument("--top", type=nonneg_int, default=20, help="neurons to print (default 20)")
     p.add_argument(
         "--compare",
         nargs="+",

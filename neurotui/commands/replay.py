@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from neurotui.commands.argtypes import positive_int
 from neurotui.commands.common import add_device_arg, add_json_arg, print_json
 
 
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("log", metavar="LOG", help="intervention log (JSONL)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--line", type=int, metavar="N", help="replay the record on line N")
+    which.add_argument("--line", type=positive_int, metavar="N", help="replay the record on line N")
     which.add_argument("--all", action="store_true", help="replay every record")
     p.add_argument("--list", action="store_true", help="list the records instead of replaying")
     add_device_arg(p)
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             raise NeurotuiError(f"{args.log}:{record['_line']}: the record names no model")
         if ref not in backends:
             backends[ref] = load_backend(ref, args.device)
-        reports.append(replay(record, backends[ref]))  # type: ignore[arg-type]
+        reports.append(replay(record, backends[ref], log=args.log))  # type: ignore[arg-type]
     ok = all(r.matches for r in reports)
     if args.json:
         print_json({"log": args.log, "matches": ok, "replayed": [r.to_dict() for r in reports]})

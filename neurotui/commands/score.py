@@ -10,6 +10,7 @@ import argparse
 import time
 from typing import Any
 
+from neurotui.commands.argtypes import positive_int
 from neurotui.commands.common import add_device_arg, add_json_arg, print_json
 
 
@@ -26,11 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--src", metavar="F", help="source sentences, one per line")
     p.add_argument("--ref", metavar="F", help="reference translations, one per line")
     p.add_argument("--text", metavar="F", help="text for a language model's perplexity")
-    p.add_argument("--beam", type=int, default=1, metavar="K", help="beam size (default 1: greedy)")
     p.add_argument(
-        "--limit", type=int, default=None, metavar="N", help="score only the first N sentences"
+        "--beam", type=positive_int, default=1, metavar="K", help="beam size (default 1: greedy)"
     )
-    p.add_argument("--batch-size", type=int, default=64, metavar="B")
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="score only the first N sentences",
+    )
+    p.add_argument("--batch-size", type=positive_int, default=64, metavar="B")
     add_device_arg(p)
     add_json_arg(p)
 

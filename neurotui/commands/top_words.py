@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from neurotui.commands.argtypes import nonneg_int, positive_int
 from neurotui.commands.common import add_json_arg, print_json
 
 
@@ -19,9 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("store", metavar="STORE", help="activation store")
     p.add_argument("neuron", metavar="NEURON", help="neuron id or name like enc.l1:217")
-    p.add_argument("-k", type=int, default=10, help="how many words/contexts (default 10)")
-    p.add_argument("--min-count", type=int, default=1, help="signed lists: minimum word count")
-    p.add_argument("--window", type=int, default=5, help="context words on each side (default 5)")
+    p.add_argument("-k", type=positive_int, default=10, help="how many words/contexts (default 10)")
+    p.add_argument(
+        "--min-count", type=nonneg_int, default=1, help="signed lists: minimum word count"
+    )
+    p.add_argument(
+        "--window", type=nonneg_int, default=5, help="context words on each side (default 5)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random samples")
     add_json_arg(p)
 

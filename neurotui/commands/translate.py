@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from neurotui.commands.argtypes import nonneg_int, positive_int
 from neurotui.commands.common import add_device_arg, add_json_arg, print_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,14 +41,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--file", "-f", metavar="F", help="read sentences from F, one per line (- for stdin)"
     )
     p.add_argument(
-        "--beam", type=int, default=1, metavar="K", help="beam size (1 = greedy, default)"
+        "--beam", type=positive_int, default=1, metavar="K", help="beam size (1 = greedy, default)"
     )
-    p.add_argument("--max-len", type=int, default=None, metavar="N", help="maximum output words")
-    p.add_argument("--batch-size", type=int, default=64, metavar="B")
+    p.add_argument(
+        "--max-len", type=positive_int, default=None, metavar="N", help="maximum output words"
+    )
+    p.add_argument("--batch-size", type=positive_int, default=64, metavar="B")
     p.add_argument(
         "-n",
         "--count",
-        type=int,
+        type=nonneg_int,
         default=5,
         metavar="N",
         help="held-out sentences to show when no input is given (default 5)",
@@ -73,9 +76,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.beam < 1:
         raise NeurotuiError(f"--beam {args.beam}: must be at least 1")
+    from neurotui.intervene.flags import interventions_from_args, wants_interventions
+
+    if wants_interventions(args):
+        interventions_from_args(args)  # a bad flag or spec fails before the model loads
     backend = load_model(args.model, args.device)
     inputs = gather_inputs(args, backend)
-    from neurotui.intervene.flags import wants_interventions
 
     if wants_interventions(args):  # original vs modified, side by side (neurotui.intervene)
         from neurotui.intervene.workflows import run_translate_flags

@@ -13,6 +13,7 @@ and parsing them needs no torch, so ``neurotui --help`` stays light.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 
 from neurotui.intervene.spec import Intervention, Positions, SpecError
@@ -133,6 +134,8 @@ def parse_clamp(text: str, positions: Positions | None = None) -> Intervention:
         number = float(value)
     except ValueError:
         raise SpecError(f"--clamp {text!r}: {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise SpecError(f"--clamp {text!r}: {value!r} is not a finite number")
     return Intervention(
         neurons=_neuron_list(neurons, "--clamp"),
         op="set",

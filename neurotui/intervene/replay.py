@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurotui.errors import DataError
+from neurotui.errors import DataError, NeurotuiError
 from neurotui.intervene.apply import DecodeSettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -130,22 +130,46 @@ def replay(
     backend: Backend,
     *,
     should_stop: Callable[[], bool] | None = None,
+    log: str | None = None,
 ) -> ReplayReport:
-    """Re-run ``record`` on ``backend`` and compare the outcome with the logged one."""
+    """Re-run ``record`` on ``backend`` and compare the outcome with the logged one.
+
+    Every error starts with ``LOG:LINE:`` (``log`` is the log's path), so a bad record is
+    found in the file whichever part of it is wrong.
+    """
     kind = record.get("kind")
-    settings = DecodeSettings.from_dict(record.get("settings"))
     line = record.get("_line")
+    at = f"{log or 'log'}:{line}: "
     try:
-        if kind == "translate":
-            diffs, summary = _replay_translate(record, backend, settings, should_stop)
-        elif kind == "ablate":
-            diffs, summary = _replay_ablation(record, backend, settings, should_stop)
-        elif kind == "control":
-            diffs, summary = _replay_control(record, backend, settings, should_stop)
-        else:
-            raise DataError(f"log line {line}: unknown record kind {kind!r}")
+        return _replay(record, backend, should_stop, kind, line)
     except KeyError as exc:
-        raise DataError(f"log line {line}: {kind} record lacks field {exc.args[0]!r}") from None
+        raise DataError(f"{at}{kind} record lacks field {exc.args[0]!r}") from None
+    except NeurotuiError as exc:
+        if str(exc).startswith(at):
+            raise
+        try:
+            named = type(exc)(f"{at}{exc}")
+        except TypeError:
+            named = DataError(f"{at}{exc}")
+        raise named from None
+
+
+def _replay(
+    record: dict[str, Any],
+    backend: Backend,
+    should_stop: Callable[[], bool] | None,
+    kind: Any,
+    line: Any,
+) -> ReplayReport:
+    settings = DecodeSettings.from_dict(record.get("settings"))
+    if kind == "translate":
+        diffs, summary = _replay_translate(record, backend, settings, should_stop)
+    elif kind == "ablate":
+        diffs, summary = _replay_ablation(record, backend, settings, should_stop)
+    elif kind == "control":
+        diffs, summary = _replay_control(record, backend, settings, should_stop)
+    else:
+        raise DataError(f"unknown record kind {kind!r}")
     return ReplayReport(str(kind), line, backend.name, not diffs, diffs, summary)
 
 

@@ -31,6 +31,7 @@ JSON form (one object, a list of them, or ``{"interventions": [...]}``)::
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -239,6 +240,10 @@ class Intervention:
                 raise SpecError(f"{where}: op {self.op} needs a value")
             if self.op == "scale" and self.unit != "raw":
                 raise SpecError(f"{where}: op scale takes a raw factor; unit sigma is for set/add")
+        values = self.value if isinstance(self.value, tuple) else (self.value,)
+        for v in values:
+            if v is not None and not math.isfinite(v):
+                raise SpecError(f"{where}: value {v} is not a finite number")
         if isinstance(self.value, tuple) and len(self.value) != len(self.neurons):
             raise SpecError(
                 f"{where}: {len(self.value)} values for {len(self.neurons)} neurons "
@@ -268,10 +273,12 @@ class Intervention:
             if not all(_is_number(v) for v in value):
                 raise SpecError(f"{where}.value: expected numbers")
             value = tuple(float(v) for v in value)
+            _check_finite(value, f"{where}.value")
         elif value is not None:
             if not _is_number(value):
                 raise SpecError(f"{where}.value: expected a number, got {json.dumps(value)[:40]}")
             value = float(value)
+            _check_finite((value,), f"{where}.value")
         name = data.get("name")
         return cls(
             neurons=tuple(neurons),
@@ -313,6 +320,15 @@ class Intervention:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_finite(values: Sequence[float], where: str) -> None:
+    """NaN and ±Inf are refused: Python's JSON reader accepts ``NaN``/``Infinity`` (and
+    ``1e999`` overflows to inf), and a NaN clamp or scale silently poisons every later
+    activation of the sentence."""
+    for v in values:
+        if not math.isfinite(v):
+            raise SpecError(f"{where}: {v} is not a finite number")
 
 
 def split_name(ref: str, where: str = "neuron") -> tuple[str, int]:

@@ -22,6 +22,7 @@ import torch
 
 from neurotui.errors import Cancelled
 from neurotui.models.lstm import select_state
+from neurotui.resources import check_fits
 
 
 class Stepper(Protocol):
@@ -95,6 +96,17 @@ def greedy(
     return [r if r is not None else Hypothesis([], 0.0, False) for r in results]
 
 
+def _tensor_bytes(value: Any) -> int:
+    """Bytes of every tensor in a (nested) decoder state."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
+
+
 def beam_search(
     stepper: Stepper,
     state: Any,
@@ -115,6 +127,7 @@ def beam_search(
         return h.logprob / (len(h.tokens) + int(h.finished)) if length_norm else h.logprob
 
     alive = list(range(n))  # sentences still searching, in batch order
+    check_fits(f"--beam {k}", k * _tensor_bytes(state))  # the state, copied per beam
     expand = torch.arange(n, device=device).repeat_interleave(k)
     state = select_state(state, expand)
     inputs = first.index_select(0, expand)
@@ -127,6 +140,8 @@ def beam_search(
         _check(should_stop)
         logp, state = stepper.step(inputs, state, step, history)
         vocab = logp.size(1)
+        if step == 0:  # candidates of every beam: scores, sorted scores, int64 indices
+            check_fits(f"--beam {k}", logp.size(0) * vocab * 20)
         cand = (scores.view(-1, 1) + logp.float()).view(len(alive), k * vocab)
         top_scores, top_index = torch.sort(cand, dim=1, descending=True, stable=True)
         top_scores = top_scores[:, : 2 * k].tolist()

@@ -130,6 +130,21 @@ def _check_safetensors(file: Path) -> None:
             ) from None
 
 
+def _refuse_mismatched(mismatched: Any, weights: Path, folder: Path) -> None:
+    """Weights whose shapes differ from what config.json builds (a wrong ``d_model``,
+    ``hidden_size``, vocabulary or head count): one line naming a weight and both shapes."""
+    found = sorted((str(k), tuple(a), tuple(b)) for k, a, b in mismatched)
+    if not found:
+        return
+    key, ckpt, model = found[0]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    raise CheckpointError(
+        f"{weights}: weight {key} has shape {ckpt}, but {folder / 'config.json'} makes it "
+        f"{model}{more}; the config's sizes (d_model/hidden_size, vocabulary, heads) do not "
+        "match these weights"
+    )
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
@@ -221,9 +236,13 @@ def load_hf_backend(
                 use_safetensors=True,
                 dtype=dtype,
                 output_loading_info=True,
+                # Mismatches are reported below, by name: transformers' own error says
+                # "see the above report", a report its logging (silenced here) never shows.
+                ignore_mismatched_sizes=True,
             )
     except Exception as exc:
         raise CheckpointError(f"{weights}: cannot load ({_first_line(exc)})") from None
+    _refuse_mismatched(info.get("mismatched_keys") or (), weights, folder)
     missing = [k for k in info.get("missing_keys", ()) if not _tolerated_missing(k)]
     if missing:
         raise CheckpointError(

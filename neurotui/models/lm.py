@@ -264,7 +264,7 @@ def build_backend(
     device: torch.device,
     path: Path | None,
 ) -> LSTMLMBackend:
-    from neurotui.models.checkpoint import load_state
+    from neurotui.models.checkpoint import build_model
 
     vocab = vocabs["vocab.json"]
     if "vocab" in config and config["vocab"] != len(vocab):
@@ -272,6 +272,5 @@ def build_backend(
             f"{config_path}: vocab is {config['vocab']} but vocab.json has {len(vocab)} tokens"
         )
     cfg = LMConfig.from_json(dict(config, vocab=len(vocab)), config_path)
-    model = LanguageModel(cfg)
-    load_state(model, tensors, weights_path)
+    model = build_model(lambda: LanguageModel(cfg), tensors, weights_path, config_path)
     return LSTMLMBackend(model, vocab, name=name, device=device, path=path)

@@ -421,7 +421,7 @@ def build_backend(
     path: Path | None,
 ) -> LSTMSeq2SeqBackend:
     """Instantiate from checkpoint parts (see :mod:`neurotui.models.checkpoint`)."""
-    from neurotui.models.checkpoint import load_state
+    from neurotui.models.checkpoint import build_model
 
     src, tgt = vocabs["vocab.src.json"], vocabs["vocab.tgt.json"]
     for field, vocab, file in (
@@ -434,6 +434,5 @@ def build_backend(
             )
     data = dict(config, src_vocab=len(src), tgt_vocab=len(tgt))
     cfg = Seq2SeqConfig.from_json(data, config_path)
-    model = Seq2SeqModel(cfg)
-    load_state(model, tensors, weights_path)
+    model = build_model(lambda: Seq2SeqModel(cfg), tensors, weights_path, config_path)
     return LSTMSeq2SeqBackend(model, src, tgt, name=name, device=device, path=path)

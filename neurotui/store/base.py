@@ -21,14 +21,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from neurotui.store.summary import Summary
 
 
-def make_sites(pairs: Sequence[tuple[str, int]]) -> list[StoreSite]:
-    """``[(name, size), …]`` → :class:`StoreSite` list with global offsets."""
+def make_sites(pairs: Sequence[tuple[str, int]], where: str | Path = "") -> list[StoreSite]:
+    """``[(name, size), …]`` → :class:`StoreSite` list with global offsets.
+
+    ``where`` (the file the sites come from) starts every error, so a bad site list is
+    traced to its store.
+    """
+    at = f"{where}: " if str(where) else ""
     sites, offset, seen = [], 0, set()
+    if not pairs:
+        raise StoreError(f"{at}no sites (no activation columns)")
     for name, size in pairs:
         if name in seen:
-            raise StoreError(f"site {name!r} appears twice")
+            raise StoreError(f"{at}site {name!r} appears twice")
         if int(size) <= 0:
-            raise StoreError(f"site {name!r} has size {size}; sizes must be positive")
+            raise StoreError(f"{at}site {name!r} has size {size}; sizes must be positive")
         seen.add(name)
         sites.append(StoreSite(str(name), int(size), offset))
         offset += int(size)

@@ -35,9 +35,16 @@ def _first_line(path: Path, limit: int = 1 << 16) -> bytes:
 
 def detect_format(path: str | Path) -> str:
     """``"neurotui"``, ``"neurox-hdf5"`` or ``"neurox-json"``; a one-line error otherwise."""
+    path = Path(path)
+    try:
+        return _detect(path)
+    except PermissionError:
+        raise StoreError(f"{path}: permission denied (cannot read this store)") from None
+
+
+def _detect(path: Path) -> str:
     import h5py
 
-    path = Path(path)
     if is_temporary(path):
         raise StoreError(
             f"{path}: a temporary file left by an interrupted write (its name ends in "
@@ -58,6 +65,8 @@ def detect_format(path: str | Path) -> str:
                 if "sentence_to_index" in f:
                     return "neurox-hdf5"
                 names = ", ".join(list(f.keys())[:5]) or "nothing"
+        except PermissionError:
+            raise
         except OSError as exc:
             first = (str(exc).splitlines() or [""])[0][:160]
             raise StoreError(f"{path}: truncated or damaged HDF5 file ({first})") from None

@@ -99,14 +99,12 @@ class NeurotuiStore(BaseStore):
         if not isinstance(meta, dict) or "sites" not in meta:
             raise StoreError(f"{self._shown}: metadata lists no sites")
         self._meta: dict[str, Any] = meta
-        self._sites = make_sites([(str(n), int(s)) for n, s in meta["sites"]])
+        self._sites = make_sites([(str(n), int(s)) for n, s in meta["sites"]], self._shown)
         self._chunk_maps: dict[str, ChunkMap | None] = {}  # filled by _chunk_map
-        self._offsets = np.asarray(f["sentences/offsets"][()], dtype=np.int64)
-        if self._offsets.ndim != 1 or self._offsets.size == 0 or self._offsets[0] != 0:
-            raise StoreError(f"{self._shown}: sentence offsets are damaged")
-        if np.any(np.diff(self._offsets) < 0):
-            raise StoreError(f"{self._shown}: sentence offsets are not increasing")
+        self._offsets = _sentence_offsets(f, self._shown)
         total = int(self._offsets[-1])
+        stored = _StoredBytes(self.path, self._shown)
+        stored.check(f["sentences/offsets"], "sentences/offsets")
         group = f[layout.ACT_GROUP]
         self._ds = {}
         for site in self._sites:
@@ -118,13 +116,15 @@ class NeurotuiStore(BaseStore):
                     f"{self._shown}: site {site.name} has shape {ds.shape}, expected "
                     f"({total}, {site.size})"
                 )
+            if ds.dtype.kind not in "fiu":
+                raise StoreError(
+                    f"{self._shown}: site {site.name} holds {ds.dtype} values, not numbers"
+                )
+            stored.check(ds, f"activations/{site.name}")
             self._ds[site.name] = ds
-        self._tok_offsets = f["tokens/offsets"]
-        self._tok_utf8 = f["tokens/utf8"]
-        if self._tok_offsets.shape != (total + 1,):
-            raise StoreError(
-                f"{self._shown}: token index has {self._tok_offsets.shape[0] - 1} tokens, expected {total}"
-            )
+        self._tok_offsets, self._tok_utf8 = _token_index(f, total, stored, self._shown)
+        _check_labels(f, total, stored, self._shown)
+        _check_summary(f, self.neuron_count, stored, self._shown)
         self.dtype = np.dtype(next(iter(self._ds.values())).dtype) if self._ds else np.dtype("f4")
 
     # -- contract ------------------------------------------------------------------
@@ -140,17 +140,37 @@ class NeurotuiStore(BaseStore):
         a, b = int(self._offsets[i]), int(self._offsets[i + 1])
         if a == b:
             return []
-        ends = self._tok_offsets[a : b + 1]
+        ends = np.asarray(self._tok_offsets[a : b + 1], dtype=np.int64)
+        _check_token_ends(ends, self._tok_utf8.shape[0], self._shown)
         blob = self._tok_utf8[int(ends[0]) : int(ends[-1])].tobytes()
         rel = ends - ends[0]
-        return [blob[rel[j] : rel[j + 1]].decode("utf-8") for j in range(b - a)]
+        text = _decode(blob, self._shown, f"sentence {i}'s token text")
+        if text.isascii():
+            return [text[rel[j] : rel[j + 1]] for j in range(b - a)]
+        return [
+            _decode(blob[rel[j] : rel[j + 1]], self._shown, f"sentence {i}, token {j}")
+            for j in range(b - a)
+        ]
 
     @_guard
     def all_tokens(self) -> list[list[str]]:
-        """Every sentence's tokens (one read; for conversions and label checks)."""
-        ends = self._tok_offsets[()]
+        """Every sentence's tokens (one read; for conversions and label checks).
+
+        The memory it needs (the text, the offsets and a Python string per token) is
+        checked first, so a huge store is refused in one line rather than half-read.
+        """
+        from neurotui.resources import check_fits
+
+        count, size = self.total_tokens, int(self._tok_utf8.shape[0])
+        check_fits(f"{self._shown}: reading all {count} tokens", 2 * size + 8 * count + 80 * count)
+        ends = np.asarray(self._tok_offsets[()], dtype=np.int64)
+        _check_token_ends(ends, size, self._shown)
         blob = self._tok_utf8[()].tobytes()
-        words = [blob[ends[j] : ends[j + 1]].decode("utf-8") for j in range(ends.size - 1)]
+        try:
+            words = [blob[ends[j] : ends[j + 1]].decode("utf-8") for j in range(ends.size - 1)]
+        except UnicodeDecodeError:
+            bad = _decode(blob, self._shown, "the token text") and "a token boundary"
+            raise StoreError(f"{self._shown}: {bad} splits a UTF-8 character") from None
         off = self._offsets
         return [words[off[i] : off[i + 1]] for i in range(self.sentences)]
 
@@ -269,7 +289,11 @@ class NeurotuiStore(BaseStore):
     # -- summaries -----------------------------------------------------------------
     @_guard
     def _load_summary(self) -> Summary | None:
-        return layout.read_summary(self._file, self._shown)
+        summary = layout.read_summary(self._file, self._shown)
+        if summary is not None:
+            for rows in (summary.top_rows, summary.bottom_rows):
+                _check_rows(rows, self.total_tokens, self._shown)
+        return summary
 
     @property
     def has_summary(self) -> bool:
@@ -296,6 +320,7 @@ class NeurotuiStore(BaseStore):
         raw = self._neuron_reader.neuron(gid)
         for side in ("top", "bottom"):
             rows, vals = raw.pop(f"{side}_rows"), raw.pop(f"{side}_values")
+            _check_rows(rows, self.total_tokens, self._shown)
             keep = rows >= 0
             sent, pos = self.locate(rows[keep])
             raw[side] = [
@@ -320,7 +345,16 @@ class NeurotuiStore(BaseStore):
             raise StoreError(f"{self._shown}: no label task {task!r}; tasks: {tasks}")
         ds = group[task]
         classes = layout.read_json_attr(ds, "classes", self._shown) or []
-        return np.asarray(ds[()], dtype=np.int64), [str(c) for c in classes]
+        if not isinstance(classes, list):
+            raise StoreError(f"{self._shown}: label task {task!r} has no list of classes")
+        codes = np.asarray(ds[()], dtype=np.int64)
+        if codes.size and (int(codes.min()) < 0 or int(codes.max()) >= len(classes)):
+            bad = int(codes.min()) if int(codes.min()) < 0 else int(codes.max())
+            raise StoreError(
+                f"{self._shown}: label task {task!r} uses class code {bad}, but it has "
+                f"{len(classes)} classes (codes 0…{len(classes) - 1})"
+            )
+        return codes, [str(c) for c in classes]
 
     def labels(self, task: str) -> list[list[str]]:
         """Per-sentence token labels of ``task``."""
@@ -376,6 +410,140 @@ def nonfinite_warnings(path: str | Path) -> list[str]:
             f"{store.neuron_name(worst)} ({int(stats.nonfinite[worst])}); they are "
             "counted and excluded from every statistic"
         ]
+
+
+# -- structure checks at open: each compares a declared shape with what is really there,
+# reading at most a few elements (no scan of the data) ----------------------------------
+class _StoredBytes:
+    """Refuse datasets that declare more data than the file can hold.
+
+    Why: HDF5 lets a dataset declare any shape and stores only the chunks written, so a
+    store can claim 10⁹ tokens in a few KB; readers would then size arrays (and loops)
+    from the claim. An unfiltered dataset's bytes must fit in the file; a compressed one
+    must have stored something.
+    """
+
+    def __init__(self, path: Path, shown: str) -> None:
+        self.file_size = os.path.getsize(path)
+        self.shown = shown
+
+    def check(self, ds: Any, name: str) -> None:
+        """One-line error when ``ds`` claims data that is not in the file."""
+        declared = int(ds.size) * int(ds.dtype.itemsize)
+        if declared == 0:
+            return
+        filtered = ds.id.get_create_plist().get_nfilters() > 0
+        if not filtered and declared <= self.file_size:
+            return
+        if filtered and ds.id.get_storage_size() > 0:
+            return
+        from neurotui.resources import human_bytes
+
+        raise StoreError(
+            f"{self.shown}: {name} declares shape {tuple(ds.shape)} "
+            f"({human_bytes(declared)}) but the file holds {human_bytes(self.file_size)}; "
+            "the store's sizes are not what it claims"
+        )
+
+
+def _integer_dataset(f: Any, name: str, shown: str) -> Any:
+    ds = f[name]
+    if ds.dtype.kind not in "iu":
+        raise StoreError(f"{shown}: {name} holds {ds.dtype} values, expected integers")
+    return ds
+
+
+def _sentence_offsets(f: Any, shown: str) -> np.ndarray:
+    """``/sentences/offsets``: integers from 0, never decreasing (one small read)."""
+    offsets = np.asarray(_integer_dataset(f, "sentences/offsets", shown)[()], dtype=np.int64)
+    if offsets.ndim != 1 or offsets.size == 0 or offsets[0] != 0:
+        raise StoreError(f"{shown}: sentence offsets are damaged")
+    if np.any(np.diff(offsets) < 0):
+        raise StoreError(f"{shown}: sentence offsets are not increasing")
+    return offsets
+
+
+def _token_index(f: Any, total: int, stored: _StoredBytes, shown: str) -> tuple[Any, Any]:
+    """``/tokens``: ``total + 1`` integer offsets from 0 to the end of the UTF-8 text.
+
+    Only the two ends are read here; each sentence's own offsets are checked when read.
+    """
+    offsets = _integer_dataset(f, "tokens/offsets", shown)
+    text = _integer_dataset(f, "tokens/utf8", shown)
+    if offsets.shape != (total + 1,):
+        count = offsets.shape[0] - 1 if offsets.ndim == 1 else offsets.shape
+        raise StoreError(f"{shown}: token index has {count} tokens, expected {total}")
+    if text.ndim != 1 or text.dtype.itemsize != 1:
+        raise StoreError(f"{shown}: tokens/utf8 is {text.dtype} {text.shape}, expected bytes")
+    stored.check(offsets, "tokens/offsets")
+    stored.check(text, "tokens/utf8")
+    first, last = int(offsets[0]), int(offsets[total])
+    if first != 0 or last != text.shape[0]:
+        raise StoreError(
+            f"{shown}: token offsets run {first}…{last} but the token text has "
+            f"{text.shape[0]} bytes"
+        )
+    return offsets, text
+
+
+def _check_labels(f: Any, total: int, stored: _StoredBytes, shown: str) -> None:
+    """Every label task: one integer code per token (codes are range-checked when read)."""
+    group = f.get(layout.LABEL_GROUP)
+    for task in group.keys() if group is not None else ():
+        ds = group[task]
+        if ds.shape != (total,) or ds.dtype.kind not in "iu":
+            raise StoreError(
+                f"{shown}: label task {task!r} is {ds.dtype} {ds.shape}, expected "
+                f"{total} integer codes (one per token)"
+            )
+        stored.check(ds, f"labels/{task}")
+
+
+def _check_summary(f: Any, neurons: int, stored: _StoredBytes, shown: str) -> None:
+    """``/summary``: one row per neuron and ``2k`` examples per row (shapes only)."""
+    group = f.get(layout.SUMMARY_GROUP)
+    if group is None:
+        return
+    try:
+        k = int(group.attrs["k"])
+        levels = np.asarray(group.attrs["quantile_levels"]).size
+        parts = {name: group[name] for name in ("stats", "examples", "rows")}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(f"{shown}: summary is incomplete ({_short(exc)})") from None
+    expected = {"stats": (neurons, 6 + levels), "examples": (neurons, 2 * k)}
+    expected["rows"] = expected["examples"]
+    for name, ds in parts.items():
+        if ds.shape != expected[name] or ds.dtype.kind not in "fiu":
+            raise StoreError(
+                f"{shown}: summary/{name} is {ds.dtype} {ds.shape}, expected "
+                f"{expected[name]} for {neurons} neurons"
+            )
+        stored.check(ds, f"summary/{name}")
+    if parts["rows"].dtype.kind not in "iu":
+        raise StoreError(f"{shown}: summary/rows holds {parts['rows'].dtype}, expected integers")
+
+
+def _check_rows(rows: np.ndarray, total: int, shown: str) -> np.ndarray:
+    """Stored example rows must be corpus rows (or -1 for "no example")."""
+    if rows.size and (int(rows.min()) < -1 or int(rows.max()) >= total):
+        bad = int(rows.max()) if int(rows.max()) >= total else int(rows.min())
+        raise StoreError(f"{shown}: summary/rows holds row {bad}, but the store has {total} tokens")
+    return rows
+
+
+def _check_token_ends(ends: np.ndarray, size: int, shown: str) -> None:
+    """A slice of ``/tokens/offsets``: never decreasing, inside the token text."""
+    if ends.size and (np.any(np.diff(ends) < 0) or int(ends[0]) < 0 or int(ends[-1]) > size):
+        raise StoreError(
+            f"{shown}: token offsets are damaged (decreasing or past the {size}-byte text)"
+        )
+
+
+def _decode(blob: bytes, shown: str, where: str) -> str:
+    try:
+        return blob.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StoreError(f"{shown}: {where} is not valid UTF-8") from None
 
 
 def _aligned(chunk_tokens: int) -> int:

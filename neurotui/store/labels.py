@@ -38,7 +38,7 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     except IsADirectoryError:
         raise DataError(f"{path}: is a folder, expected a text file") from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
     with handle:
         no = 0
         while True:

@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # pragma: no cover
 _OCCURRENCE = re.compile(r" \(Occurrence \d+\)$")
 #: what raw sentence reads copy byte for byte (NeuroX writes native float32)
 _RAW_DTYPE = np.dtype("<f4")
+#: the sentence number NeuroX writes at the head of each JSON line
+_LINEX = re.compile(rb'"linex_index"\s*:\s*(-?\d+)')
 
 
 def _site_pairs(attr: Any, layers: int, hidden: int) -> list[tuple[str, int]]:
@@ -51,6 +53,27 @@ def _site_pairs(attr: Any, layers: int, hidden: int) -> list[tuple[str, int]]:
         except (ValueError, TypeError):
             pass
     return [(f"layer{j}", hidden) for j in range(layers)]
+
+
+def _check_sentence_dataset(dsid: Any, key: str, file_size: int, where: str) -> None:
+    """A sentence's activations must be numbers, and really in the file.
+
+    Why: HDF5 stores only the chunks written, so a dataset may declare 10⁹ tokens in a
+    few bytes; the readers would size their arrays from that claim.
+    """
+    if dsid.dtype.kind not in "fiu":
+        raise StoreError(f"{where}: dataset {key!r} holds {dsid.dtype} values, not numbers")
+    declared = int(np.prod(dsid.shape, dtype=np.float64)) * dsid.dtype.itemsize
+    if declared <= file_size:
+        return
+    if dsid.get_create_plist().get_nfilters() > 0 and dsid.get_storage_size() > 0:
+        return
+    from neurotui.resources import human_bytes
+
+    raise StoreError(
+        f"{where}: dataset {key!r} declares shape {tuple(dsid.shape)} "
+        f"({human_bytes(declared)}) but the file holds {human_bytes(file_size)}"
+    )
 
 
 class NeuroXHDF5Store(BaseStore):
@@ -116,6 +139,7 @@ class NeuroXHDF5Store(BaseStore):
         self._data_offsets = np.full(len(self._keys), -1, dtype=np.int64)
         raw_ok = f.driver == "sec2" and sys.byteorder == "little" and raw_reads_enabled()
         layers = hidden = None
+        file_size = os.path.getsize(self.path)
         for i, key in enumerate(self._keys):
             try:
                 # Low-level open: a third of the cost of f[key] (no object-type probing),
@@ -136,6 +160,7 @@ class NeuroXHDF5Store(BaseStore):
                     f"{where}: dataset {key!r} has shape {shape}; NeuroX sentences are "
                     "(layers, tokens, hidden)"
                 )
+            _check_sentence_dataset(dsid, key, file_size, where)
             if layers is None:
                 layers, hidden = shape[0], shape[2]
             elif (shape[0], shape[2]) != (layers, hidden):
@@ -149,7 +174,7 @@ class NeuroXHDF5Store(BaseStore):
         if layers == 0 or hidden == 0:
             raise StoreError(f"{where}: sentences have {layers} layers of {hidden} neurons")
         self._layers, self._hidden = int(layers), int(hidden)
-        self._sites = make_sites(_site_pairs(f.attrs.get("neurotui_sites"), layers, hidden))
+        self._sites = make_sites(_site_pairs(f.attrs.get("neurotui_sites"), layers, hidden), where)
         self._offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         self._tokens: list[list[str]] = []
         bases: dict[str, int] = {}
@@ -279,8 +304,14 @@ class NeuroXJSONStore(BaseStore):
         except BaseException:
             self._fh.close()
             raise
+        if not sizes:
+            self._fh.close()
+            raise StoreError(
+                f"{self.path}:1: the first sentence has no tokens ('features' is empty), so "
+                "its layers are unknown"
+            )
         self._layer_sizes = sizes
-        self._sites = make_sites([(f"layer{j}", s) for j, s in enumerate(sizes)])
+        self._sites = make_sites([(f"layer{j}", s) for j, s in enumerate(sizes)], self.path)
 
     # -- index (built on first need: one fast byte scan, no JSON parsing) -----------
     def _index(self) -> None:
@@ -304,6 +335,7 @@ class NeuroXJSONStore(BaseStore):
             for line in data[: cut + 1].split(b"\n")[:-1]:
                 line_no += 1
                 if line.strip():
+                    self._check_index(line, line_no, len(starts))
                     starts.append(base)
                     line_nos.append(line_no)
                     counts.append(line.count(b'"token":'))
@@ -312,6 +344,7 @@ class NeuroXJSONStore(BaseStore):
             pos += len(chunk)
         if pending.strip():
             line_no += 1
+            self._check_index(pending, line_no, len(starts))
             starts.append(pos - len(pending))
             line_nos.append(line_no)
             counts.append(pending.count(b'"token":'))
@@ -323,6 +356,17 @@ class NeuroXJSONStore(BaseStore):
             lengths[i] = len(self._parse(int(i))[0])
         self._lengths = lengths
         self._offsets_cache = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+    def _check_index(self, line: bytes, line_no: int, expected: int) -> None:
+        """NeuroX numbers its lines ``linex_index`` 0, 1, 2…; a gap or a repeat means
+        sentences were lost or doubled (a bad merge of files), so every row after it
+        would be attributed to the wrong sentence. Only the line's head is searched."""
+        found = _LINEX.search(line, 0, 256)
+        if found is not None and int(found.group(1)) != expected:
+            raise DataError(
+                f"{self.path}:{line_no}: linex_index {int(found.group(1))}, expected "
+                f"{expected} (sentence indices must run 0, 1, 2… without gaps or repeats)"
+            )
 
     @property
     def _offsets(self) -> np.ndarray:  # type: ignore[override]

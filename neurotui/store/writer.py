@@ -72,7 +72,7 @@ class StoreWriter:
         if dtype not in ("float16", "float32"):
             raise StoreError(f"--dtype {dtype}: use float16 or float32")
         self.path = Path(path)
-        self.sites = make_sites(list(sites))
+        self.sites = make_sites(list(sites), self.path)
         for site in self.sites:
             layout.check_name("site", site.name)
         self.width = sum(s.size for s in self.sites)

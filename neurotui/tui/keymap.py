@@ -95,4 +95,62 @@ def load_keymap(
             warnings.append(f"{path}: unknown binding id {binding_id!r}")
             continue
         keymap[binding_id] = value.replace(" ", "")
+    check_keymap(path, keymap)
     return keymap, warnings
+
+
+#: the quit binding and its key: a keymap may add keys to it, never take ``q`` away
+QUIT_ID, QUIT_KEY = "app.quit", "q"
+_MODIFIERS = {"ctrl", "shift", "alt", "meta", "super", "hyper"}
+
+
+def check_keymap(path: Path, keymap: dict[str, str]) -> None:
+    """Refuse, naming the file and key, a keymap the app would apply wrongly in silence.
+
+    Why errors, not warnings: Textual accepts any string as a key, so a typo binds nothing,
+    two actions on one key leave one unreachable, and ``q`` bound elsewhere stops the app
+    from quitting — each found only by the user pressing keys.
+    """
+    owner: dict[str, str] = {}
+    for binding_id, value in keymap.items():
+        for key in value.split(","):
+            if not is_key(key):
+                raise NeurotuiError(
+                    f"{path}: {binding_id}: {key!r} is not a key (examples: p, ctrl+g, f2, "
+                    "colon, space)"
+                )
+            if key in owner and owner[key] != binding_id:
+                raise NeurotuiError(
+                    f"{path}: key {key!r} is bound to both {owner[key]} and {binding_id}"
+                )
+            owner[key] = binding_id
+            if key == QUIT_KEY and binding_id != QUIT_ID:
+                raise NeurotuiError(
+                    f"{path}: {binding_id}: key 'q' quits the app and cannot be rebound"
+                )
+    if QUIT_ID in keymap and QUIT_KEY not in keymap[QUIT_ID].split(","):
+        raise NeurotuiError(
+            f"{path}: {QUIT_ID}: keep 'q' among its keys (e.g. \"q,ctrl+q\"), so the app "
+            "can always be quit"
+        )
+
+
+def is_key(key: str) -> bool:
+    """Whether Textual can name ``key``: modifiers + a character, key name or char name."""
+    import unicodedata
+
+    from textual.keys import KEY_ALIASES, KEY_TO_UNICODE_NAME, Keys
+
+    *mods, base = key.split("+")
+    if not base or any(m not in _MODIFIERS for m in mods):
+        return False
+    if len(base) == 1:
+        return base.isprintable() and not base.isspace()
+    names = {k.value.rpartition("+")[2] for k in Keys} | set(KEY_ALIASES) | set(KEY_TO_UNICODE_NAME)
+    if base in names or base in ("space", "enter", "tab", "backspace", "escape"):
+        return True
+    try:
+        unicodedata.lookup(base.replace("_", " ").upper())
+    except KeyError:
+        return False
+    return True

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -64,14 +65,14 @@ def synthetic_splits() -> dict:
     return build()
 
 
-def realtext_for(opened: OpenStore) -> RealText | None:
+def realtext_for(opened: OpenStore, override: str | Path | None = None) -> RealText | None:
     """The tagged dev/test sets of the store's model when it is a real-text model
     (``bible-en-fr``), else ``None`` (a model of the synthetic grammar)."""
     from types import SimpleNamespace
 
     from neurotui.tui.screens.runner_mode import model_name_of
 
-    name = model_name_of(opened)
+    name = model_name_of(opened, override)
     if name is None or "pos" not in opened.store.label_tasks:
         return None
     try:
@@ -204,7 +205,9 @@ class ControlScreen(RunnerModeScreen):
     def realtext(self, opened: OpenStore) -> RealText | None:
         """The real-text sets of ``opened``'s model (looked up once per store)."""
         if opened.name not in self._realtext:
-            self._realtext[opened.name] = realtext_for(opened)
+            self._realtext[opened.name] = realtext_for(
+                opened, getattr(self.app, "model_path", None)
+            )
         return self._realtext[opened.name]
 
     def task(self) -> str | None:

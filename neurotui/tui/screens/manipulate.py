@@ -393,7 +393,7 @@ original and modified outputs side by side, changed tokens marked.
         notes = list(saved.notes) + ([note] if note else [])
         if sentence is None:
             notes.append("its sentence is not in this store; running it on the current one")
-        model = model_name_of(opened)
+        model = model_name_of(opened, getattr(self.app, "model_path", None))
         if saved.model and model and Path(model).name != saved.model:
             notes.append(f"logged with model {saved.model}, running on {Path(model).name}")
         text = f"loaded {saved.name or where}: {len(ids)} neurons, {saved.op}"

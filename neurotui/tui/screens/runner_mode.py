@@ -35,8 +35,15 @@ class RunnerEvent(Message):
         self.event = event
 
 
-def model_name_of(opened: OpenStore) -> str | None:
-    """The model a store was extracted from (its bundled name or path), if recorded."""
+def model_name_of(opened: OpenStore, override: str | Path | None = None) -> str | None:
+    """The model to run for a store: ``override`` (the app's ``--model``) when given, else
+    the one the store was extracted from (its bundled name or path), if recorded.
+
+    Why the override wins: the user named the model on the command line; a store only
+    says which model made it, and the user may want another trained alike.
+    """
+    if override:
+        return str(override)
     with contextlib.suppress(Exception):
         model = dict(opened.store.metadata).get("model")
         if isinstance(model, dict):
@@ -119,7 +126,7 @@ class RunnerModeScreen(Screen[None]):
         """The runner for ``opened``'s model (a new one when the model changed)."""
         from neurotui.intervene.runner import Runner
 
-        name = model_name_of(opened)
+        name = model_name_of(opened, getattr(self.app, "model_path", None))
         if name is None:
             raise NeurotuiError(f"store {opened.name}: no model recorded in its metadata")
         if self.runner is None or self.runner_model != name:
