@@ -101,19 +101,42 @@ def test_causal_lm_ablation_curve_uses_perplexity(models) -> None:
     assert backend.active_hook_count() == 0
 
 
-def _changed_positions(fn, record):
-    """Wrap edit ``fn``: record (step, absolute position) of every row it changed."""
+def _decode_with_and_without_cache(backend, site, position, beam, max_len):
+    """Decode SOURCES under a ``set`` edit at ``site`` restricted to ``position``, with the
+    KV cache and without; per run, the outputs and the (step, absolute position) of every
+    row the edit changed."""
     import torch
 
-    def spy(hidden, ctx):
-        out = fn(hidden, ctx)
-        changed = (out != hidden).any(dim=-1).any(dim=0)  # per time position
-        offset = record["offset"](hidden.shape[1])
-        for t in torch.nonzero(changed).flatten().tolist():
-            record["rows"].add((ctx.step, offset + t))
-        return out
+    from neurotui.intervene.apply import make_edits
 
-    return spy
+    iv = Intervention(
+        neurons=tuple(range(32)),
+        site=site,
+        op="set",
+        value=40.0,
+        positions=Positions.at([position]),
+    )
+    fn = make_edits(bind([iv], backend))[site]
+    outputs, changed = {}, {}
+    for cached in (True, False):
+        rows: set[tuple[int | None, int]] = set()
+
+        def spy(hidden, ctx, rows=rows):
+            out = fn(hidden, ctx)
+            moved = (out != hidden).any(dim=-1).any(dim=0)  # per time position
+            for t in torch.nonzero(moved).flatten().tolist():
+                rows.add((ctx.step, backend._state.offset + t))
+            return out
+
+        backend.use_cache = cached
+        try:
+            with backend.edits({site: spy}):
+                decoded = backend.translate(SOURCES, beam=beam, max_len=max_len)
+        finally:
+            backend.use_cache = True
+        outputs[cached], changed[cached] = [t.extra["ids"] for t in decoded], rows
+    assert backend.active_hook_count() == 0
+    return outputs, changed
 
 
 @pytest.mark.parametrize("beam", [1, 2])
@@ -123,43 +146,16 @@ def test_decoder_edit_at_one_position_lands_on_that_step(models, family, beam) -
     token 2 (decoder position 3, step 3) and nothing else, with and without the KV cache;
     both decodings agree, and greedy outputs before that step are untouched (a beam may
     re-rank earlier tokens once a later score moves)."""
-    from neurotui.intervene.apply import make_edits
-
     backend = models[family]
     plain = [t.extra["ids"] for t in backend.translate(SOURCES, beam=beam, max_len=8)]
-    bound = bind(
-        [
-            Intervention(
-                neurons=tuple(range(32)),
-                site="dec.l1",
-                op="set",
-                value=40.0,
-                positions=Positions.at([2]),
-            )
-        ],
-        backend,
-    )
-    fn = make_edits(bound)["dec.l1"]
-    outputs = {}
-    for cached in (True, False):
-        backend.use_cache = cached
-        record = {"rows": set(), "offset": lambda _t: backend._state.offset}
-        try:
-            with backend.edits({"dec.l1": _changed_positions(fn, record)}):
-                outputs[cached] = [
-                    t.extra["ids"] for t in backend.translate(SOURCES, beam=beam, max_len=8)
-                ]
-        finally:
-            backend.use_cache = True
-        positions = {pos for _, pos in record["rows"]}
-        assert positions == {3}, (cached, record["rows"])
-        if cached:
-            assert {step for step, _ in record["rows"]} == {3}
+    outputs, changed = _decode_with_and_without_cache(backend, "dec.l1", 2, beam, 8)
+    for cached, rows in changed.items():
+        assert {pos for _, pos in rows} == {3}, (cached, rows)
+    assert {step for step, _ in changed[True]} == {3}
     assert outputs[True] == outputs[False]
     assert any(a != b for a, b in zip(outputs[True], plain, strict=True))
     for edited, before in zip(outputs[True], plain, strict=True):
         assert beam > 1 or edited[:3] == before[:3]  # tokens 0–2 come before the edit
-    assert backend.active_hook_count() == 0
 
 
 @pytest.mark.parametrize("beam", [1, 2])
@@ -167,34 +163,7 @@ def test_lm_edit_at_a_prompt_word_stays_on_the_prompt(models, beam) -> None:
     """An LM edit restricted to prompt word 0 changes only the prompt's rows: with the KV
     cache in the prompt forward alone (no generated step maps back to word 0), without it in
     every re-run of the prefix; both decodings agree."""
-    from neurotui.intervene.apply import make_edits
-
-    backend = models["gpt2"]
-    bound = bind(
-        [
-            Intervention(
-                neurons=tuple(range(32)),
-                site="lm.l0",
-                op="set",
-                value=40.0,
-                positions=Positions.at([0]),
-            )
-        ],
-        backend,
-    )
-    fn = make_edits(bound)["lm.l0"]
-    outputs = {}
-    for cached in (True, False):
-        backend.use_cache = cached
-        record = {"rows": set(), "offset": lambda _t: backend._state.offset}
-        try:
-            with backend.edits({"lm.l0": _changed_positions(fn, record)}):
-                outputs[cached] = [
-                    t.extra["ids"] for t in backend.translate(SOURCES, beam=beam, max_len=6)
-                ]
-        finally:
-            backend.use_cache = True
-        steps = {step for step, _ in record["rows"]}
-        assert record["rows"] and steps == {None}, (cached, record["rows"])
+    outputs, changed = _decode_with_and_without_cache(models["gpt2"], "lm.l0", 0, beam, 6)
+    for cached, rows in changed.items():
+        assert rows and {step for step, _ in rows} == {None}, (cached, rows)
     assert outputs[True] == outputs[False]
-    assert backend.active_hook_count() == 0
