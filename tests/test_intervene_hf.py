@@ -55,10 +55,10 @@ def test_encoder_decoder_translation_changes_and_decoder_steps(models) -> None:
     backend = models["marian"]
     settings = DecodeSettings(beam=2, max_len=5)
     enc = bind(
-        [Intervention(neurons=tuple(range(32)), site="enc.l1", op="scale", value=-3.0)], backend
+        [Intervention(neurons=tuple(range(32)), site="enc.l2", op="scale", value=-3.0)], backend
     )
     dec = bind(
-        [Intervention(neurons=tuple(range(32)), site="dec.l1", op="set", value=2.0)], backend
+        [Intervention(neurons=tuple(range(32)), site="dec.l2", op="set", value=2.0)], backend
     )
     for bound in (enc, dec):
         pairs = compare(backend, SOURCES, bound, settings)
@@ -67,7 +67,7 @@ def test_encoder_decoder_translation_changes_and_decoder_steps(models) -> None:
     # a decoder clamp is applied at every cached decoding step
     from neurotui.intervene.apply import make_edits
 
-    fn = make_edits(dec)["dec.l1"]
+    fn = make_edits(dec)["dec.l2"]
     steps = []
 
     def spy(hidden, ctx):
@@ -76,7 +76,7 @@ def test_encoder_decoder_translation_changes_and_decoder_steps(models) -> None:
         assert np.allclose(out.detach().numpy(), 2.0)
         return out
 
-    with backend.edits({"dec.l1": spy}):
+    with backend.edits({"dec.l2": spy}):
         backend.translate(SOURCES[:1], max_len=4)
     assert len(steps) >= 2 and steps == list(range(len(steps)))
 
@@ -87,7 +87,7 @@ def test_causal_lm_ablation_curve_uses_perplexity(models) -> None:
     zeroed = perplexity(
         backend,
         hf_tests.EN,
-        bind([Intervention(neurons=tuple(range(32)), site="lm.l1", op="zero")], backend),
+        bind([Intervention(neurons=tuple(range(32)), site="lm.l2", op="zero")], backend),
     )
     assert base != pytest.approx(zeroed)
     from neurotui.analysis.ranking import Ranking
@@ -131,7 +131,7 @@ def test_decoder_edit_at_one_position_lands_on_that_step(models, family, beam) -
         [
             Intervention(
                 neurons=tuple(range(32)),
-                site="dec.l1",
+                site="dec.l2",
                 op="set",
                 value=40.0,
                 positions=Positions.at([2]),
@@ -139,13 +139,13 @@ def test_decoder_edit_at_one_position_lands_on_that_step(models, family, beam) -
         ],
         backend,
     )
-    fn = make_edits(bound)["dec.l1"]
+    fn = make_edits(bound)["dec.l2"]
     outputs = {}
     for cached in (True, False):
         backend.use_cache = cached
         record = {"rows": set(), "offset": lambda _t: backend._state.offset}
         try:
-            with backend.edits({"dec.l1": _changed_positions(fn, record)}):
+            with backend.edits({"dec.l2": _changed_positions(fn, record)}):
                 outputs[cached] = [
                     t.extra["ids"] for t in backend.translate(SOURCES, beam=beam, max_len=8)
                 ]
@@ -174,7 +174,7 @@ def test_lm_edit_at_a_prompt_word_stays_on_the_prompt(models, beam) -> None:
         [
             Intervention(
                 neurons=tuple(range(32)),
-                site="lm.l0",
+                site="lm.l1",
                 op="set",
                 value=40.0,
                 positions=Positions.at([0]),
@@ -182,13 +182,13 @@ def test_lm_edit_at_a_prompt_word_stays_on_the_prompt(models, beam) -> None:
         ],
         backend,
     )
-    fn = make_edits(bound)["lm.l0"]
+    fn = make_edits(bound)["lm.l1"]
     outputs = {}
     for cached in (True, False):
         backend.use_cache = cached
         record = {"rows": set(), "offset": lambda _t: backend._state.offset}
         try:
-            with backend.edits({"lm.l0": _changed_positions(fn, record)}):
+            with backend.edits({"lm.l1": _changed_positions(fn, record)}):
                 outputs[cached] = [
                     t.extra["ids"] for t in backend.translate(SOURCES, beam=beam, max_len=6)
                 ]

@@ -309,7 +309,7 @@ class HFBackend(Backend):
                 if prefix in prefixes:
                     handles.append(install_tracker(self._stacks[prefix], prefix, self._state))
             for name, fn in edits.items():
-                handles.append(install_site(self._by_name[name], fn, self._state))
+                handles.extend(install_site(self._by_name[name], fn, self._state))
         except BaseException:
             for handle in handles:
                 handle.remove()
