@@ -295,6 +295,12 @@ class HFBackend(Backend):
     def sites(self) -> list[SiteInfo]:
         return [spec.info for spec in self._specs]
 
+    def site_spec(self, name: str) -> SiteSpec:
+        """Where site ``name`` lives in the model (module, hook kind, block), for callers
+        that need the weights around a site (e.g. a neuron's output weights)."""
+        self.site(name)  # a one-line error for an unknown name
+        return self._by_name[name]
+
     @property
     def family(self) -> str:
         """The HF ``model_type`` (``marian``, ``t5``, ``gpt2``, ``bert`` …)."""
