@@ -9,13 +9,16 @@ only; a ``pytorch_model.bin``-only directory is refused).
 Families and what they offer:
 
 * encoder–decoder (``is_encoder_decoder``): ``kind="seq2seq"``; ``translate`` through
-  ``generate`` (greedy or beam, never sampling); sites ``enc.l{i}``, ``enc.l{i}.ffn``,
-  ``dec.l{i}``, ``dec.l{i}.ffn``; decoder sites are read under teacher forcing on
-  ``targets`` (or on the model's own greedy output);
+  ``generate`` (greedy or beam, never sampling); sites ``enc.*`` and ``dec.*``; decoder
+  sites are read under teacher forcing on ``targets`` (or on the model's own greedy output);
 * causal LM (architecture ``…ForCausalLM``/``…LMHeadModel``): ``kind="lm"``; ``translate``
-  continues the sentence; ``perplexity``; sites ``lm.l{i}``, ``lm.l{i}.ffn``;
-* encoder (anything else, e.g. BERT): ``kind="encoder"``; ``encode`` only; sites
-  ``enc.l{i}``, ``enc.l{i}.ffn``.
+  continues the sentence; ``perplexity``; sites ``lm.*``;
+* encoder (anything else, e.g. BERT): ``kind="encoder"``; ``encode`` only; sites ``enc.*``.
+
+Per stack the sites are ``<p>.l0`` (the embeddings) and per block ``<p>.l{i}`` (residual
+stream after block ``i-1``), ``<p>.l{i}.attn`` (+ ``dec.l{i}.xattn``), ``<p>.l{i}.ffn``
+(MLP neurons; ``.mlp`` for mixture-of-experts blocks), numbered as NeuroX numbers layers;
+see ``hf_sites`` and docs/hf-sites.md.
 
 Rows, words and steps (what :class:`EditContext` says to an edit function):
 
