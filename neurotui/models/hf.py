@@ -55,7 +55,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurotui.errors import Cancelled, CheckpointError, NeurotuiError
+from neurotui.errors import Cancelled, CheckpointError, NeurotuiError, Unsupported
 from neurotui.models.base import Aggregation, Backend, EditFn, ModelKind, SiteInfo, Translation
 from neurotui.models.hf_hooks import Capture, RunState, count_hooks, install_site, install_tracker
 from neurotui.models.hf_sites import SiteSpec, discover, stacks
@@ -65,6 +65,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
     from torch.utils.hooks import RemovableHandle
+
+    from neurotui.models.hf_logit import LogitEffect
 
 #: files that would need unpickling; never loaded
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5")
@@ -303,6 +305,23 @@ class HFBackend(Backend):
         that need the weights around a site (e.g. a neuron's output weights)."""
         self.site(name)  # a one-line error for an unknown name
         return self._by_name[name]
+
+    def neuron_logit_effect(self, site: str, neuron: int, k: int = 10) -> LogitEffect:
+        """The ``k`` tokens MLP neuron ``site:neuron`` promotes and suppresses most.
+
+        Its output-weight column through the final norm's gain and the unembedding (see
+        ``hf_logit``). Only for ``.ffn`` sites of a causal LM or of a decoder: an encoder's
+        neurons write to a stream no LM head reads directly.
+        """
+        from neurotui.models.hf_logit import logit_effect
+
+        spec = self.site_spec(site)
+        if spec.kind != "ffn" or spec.stack == "enc":
+            raise Unsupported(
+                f"site {site}: promoted tokens need an MLP neuron site (.ffn) of a causal LM "
+                "or a decoder"
+            )
+        return logit_effect(self.model, self.tokenizer, spec, self._stacks[spec.stack], neuron, k)
 
     @property
     def family(self) -> str:
