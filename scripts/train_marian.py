@@ -511,7 +511,8 @@ def card_markdown(card: dict[str, Any]) -> str:
             "",
             f"{card['description']} (kind {card['kind']}, backend `{card['backend']}`), trained by "
             "`scripts/train_marian.py`. It exists to show neurotui on a standard Hugging Face "
-            "checkpoint: sites `enc.l{i}`, `enc.l{i}.ffn`, `dec.l{i}`, `dec.l{i}.ffn`.",
+            "checkpoint: sites `enc.l0`/`dec.l0` (embeddings) and per block `l{i}`, `l{i}.attn`, "
+            "`l{i}.ffn` (+ `dec.l{i}.xattn`), numbered as NeuroX does (docs/hf-sites.md).",
             "",
             "## Data",
             "",

@@ -279,20 +279,29 @@ def test_each_family_loads_with_its_kind_and_sites(backends: dict[str, HFBackend
         "bert": "encoder",
     }
     marian = {s.name: s for s in backends["marian"].sites()}
+    # NeuroX numbering: l0 = embeddings, l{i} = block i-1 with its attention and MLP
     assert list(marian) == [
-        "enc.l0", "enc.l0.ffn", "enc.l1", "enc.l1.ffn",
-        "dec.l0", "dec.l0.ffn", "dec.l1", "dec.l1.ffn",
+        "enc.l0", "enc.l1.attn", "enc.l1.ffn", "enc.l1", "enc.l2.attn", "enc.l2.ffn", "enc.l2",
+        "dec.l0", "dec.l1.attn", "dec.l1.xattn", "dec.l1.ffn", "dec.l1",
+        "dec.l2.attn", "dec.l2.xattn", "dec.l2.ffn", "dec.l2",
     ]  # fmt: skip
-    assert marian["enc.l1"].size == 32 and marian["enc.l1.ffn"].size == 48
-    assert marian["dec.l0.ffn"].size == 40 and marian["dec.l0"].side == "decoder"
+    assert marian["enc.l2"].size == 32 and marian["enc.l2.ffn"].size == 48
+    assert marian["dec.l1.ffn"].size == 40 and marian["dec.l1"].side == "decoder"
+    assert marian["enc.l0"].layer == 0 and marian["dec.l2.xattn"].layer == 2
     t5 = {s.name: s.size for s in backends["t5"].sites()}
-    assert t5["enc.l1.ffn"] == 48 and t5["dec.l1.ffn"] == 48 and len(t5) == 8
+    assert t5["enc.l2.ffn"] == 48 and t5["dec.l2.ffn"] == 48 and len(t5) == 16
     gpt2 = {s.name: s.size for s in backends["gpt2"].sites()}
-    assert gpt2 == {"lm.l0": 32, "lm.l0.ffn": 128, "lm.l1": 32, "lm.l1.ffn": 128}
+    assert gpt2 == {
+        "lm.l0": 32, "lm.l1.attn": 32, "lm.l1.ffn": 128, "lm.l1": 32,
+        "lm.l2.attn": 32, "lm.l2.ffn": 128, "lm.l2": 32,
+    }  # fmt: skip
     bert = {s.name: s.size for s in backends["bert"].sites()}
-    assert bert == {"enc.l0": 32, "enc.l0.ffn": 48, "enc.l1": 32, "enc.l1.ffn": 48}
+    assert bert == {
+        "enc.l0": 32, "enc.l1.attn": 32, "enc.l1.ffn": 48, "enc.l1": 32,
+        "enc.l2.attn": 32, "enc.l2.ffn": 48, "enc.l2": 32,
+    }  # fmt: skip
     offsets = backends["bert"].neuron_offsets()
-    assert offsets["enc.l1"] == 32 + 48
+    assert offsets["enc.l1"] == 32 + 32 + 48
 
 
 def test_word_alignment_matches_the_tokenizer(backends: dict[str, HFBackend]) -> None:
@@ -349,7 +358,7 @@ def test_encode_returns_one_row_per_word_per_site(
 def test_encode_aggregations_differ_on_split_words(backends: dict[str, HFBackend]) -> None:
     backend = backends["marian"]
     first, last = (
-        backend.encode(["the smallest cats"], ["enc.l1"], aggregation=a)[0]["enc.l1"]
+        backend.encode(["the smallest cats"], ["enc.l2"], aggregation=a)[0]["enc.l2"]
         for a in ("first", "last")
     )
     split = [w for w in range(3) if not np.allclose(first[w], last[w])]
@@ -359,7 +368,7 @@ def test_encode_aggregations_differ_on_split_words(backends: dict[str, HFBackend
 def test_teacher_forced_decoder_rows_consume_target_tokens(backends: dict[str, HFBackend]) -> None:
     backend = backends["marian"]
     targets = ["les petits chats dorment", "le chien"]
-    plain = backend.encode(SOURCES[:2], ["dec.l0"], targets=targets)
+    plain = backend.encode(SOURCES[:2], ["dec.l1"], targets=targets)
     seen: list[EditContext] = []
 
     def first_token_only(hidden: torch.Tensor, ctx: EditContext) -> torch.Tensor:
@@ -367,8 +376,8 @@ def test_teacher_forced_decoder_rows_consume_target_tokens(backends: dict[str, H
         mask = torch.tensor([[w == 0 for w in row] for row in ctx.word_index])
         return torch.where(mask.unsqueeze(-1), hidden + 7.0, hidden)
 
-    with backend.edits({"dec.l0": first_token_only}):
-        edited = backend.encode(SOURCES[:2], ["dec.l0"], targets=targets)
+    with backend.edits({"dec.l1": first_token_only}):
+        edited = backend.encode(SOURCES[:2], ["dec.l1"], targets=targets)
     ctx = seen[0]
     assert ctx.side == "decoder" and ctx.step is None
     assert ctx.words == [t.split() for t in targets]
@@ -376,14 +385,14 @@ def test_teacher_forced_decoder_rows_consume_target_tokens(backends: dict[str, H
     assert ctx.word_index[0] == [None, *range(n0 - 1)]  # position p consumed token p - 1
     assert ctx.word_index[1][-1] is None  # padding
     for b in range(2):
-        changed = np.abs(edited[b]["dec.l0"] - plain[b]["dec.l0"]).max(axis=1) > 1e-3
+        changed = np.abs(edited[b]["dec.l1"] - plain[b]["dec.l1"]).max(axis=1) > 1e-3
         assert changed.tolist() == [True] + [False] * (len(targets[b].split()) - 1)
 
 
 def test_decoder_sites_without_targets_use_own_translation(backends: dict[str, HFBackend]) -> None:
     backend = backends["marian"]
     text = backend.translate(SOURCES[:1])[0].text
-    acts = backend.encode(SOURCES[:1], ["dec.l1"])[0]["dec.l1"]
+    acts = backend.encode(SOURCES[:1], ["dec.l2"])[0]["dec.l2"]
     assert acts.shape == (len(text.split()), 32)
 
 
@@ -421,7 +430,7 @@ def test_lm_perplexity(backends: dict[str, HFBackend]) -> None:
     ppl = backend.perplexity(EN, batch_size=4)
     assert np.isfinite(ppl) and ppl > 1.0
     assert backend.perplexity(EN, batch_size=1) == pytest.approx(ppl, rel=1e-4)
-    with backend.edits({"lm.l0": lambda h, ctx: h + _push(h.shape[-1])}):
+    with backend.edits({"lm.l1": lambda h, ctx: h + _push(h.shape[-1])}):
         assert backend.perplexity(EN) != pytest.approx(ppl, rel=1e-3)
 
 
@@ -437,7 +446,7 @@ def test_encoder_edit_changes_translation_and_sees_words(backends: dict[str, HFB
         seen.append(ctx)
         return hidden + _push(hidden.shape[-1])
 
-    with backend.edits({"enc.l0": push}):
+    with backend.edits({"enc.l1": push}):
         assert backend.active_hook_count() == 1
         after = [t.extra["ids"] for t in backend.translate(SOURCES, max_len=10)]
     assert backend.active_hook_count() == 0
@@ -467,7 +476,7 @@ def test_decoder_edit_applies_at_every_cached_step(
         seen.append((ctx.step, hidden.shape[1], ctx.word_index))
         return hidden + _push(hidden.shape[-1], seed=3)
 
-    with backend.edits({"dec.l1": push}):
+    with backend.edits({"dec.l2": push}):
         cached = [t.extra["ids"] for t in backend.translate(SOURCES, beam=beam, max_len=8)]
     assert cached != before
     # KV cache: one new position per forward, at every step, with the step as position
@@ -480,7 +489,7 @@ def test_decoder_edit_applies_at_every_cached_step(
     # the same edit without the cache (whole prefix re-run and edited) decodes alike
     backend.use_cache = False
     try:
-        with backend.edits({"dec.l1": lambda h, ctx: h + _push(h.shape[-1], seed=3)}):
+        with backend.edits({"dec.l2": lambda h, ctx: h + _push(h.shape[-1], seed=3)}):
             uncached = [t.extra["ids"] for t in backend.translate(SOURCES, beam=beam, max_len=8)]
     finally:
         backend.use_cache = True
@@ -491,7 +500,7 @@ def test_decoder_edit_applies_at_every_cached_step(
 def test_decoder_ffn_edit_and_lm_generation_steps(backends: dict[str, HFBackend]) -> None:
     marian = backends["marian"]
     before = [t.extra["ids"] for t in marian.translate(SOURCES, max_len=8)]
-    with marian.edits({"dec.l0.ffn": lambda h, ctx: h * 0.0 + 5.0}):
+    with marian.edits({"dec.l1.ffn": lambda h, ctx: h * 0.0 + 5.0}):
         after = [t.extra["ids"] for t in marian.translate(SOURCES, max_len=8)]
     assert after != before
     gpt2 = backends["gpt2"]
@@ -502,7 +511,7 @@ def test_decoder_ffn_edit_and_lm_generation_steps(backends: dict[str, HFBackend]
         seen.append((ctx.step, hidden.shape[1]))
         return hidden + _push(hidden.shape[-1], seed=4)
 
-    with gpt2.edits({"lm.l1.ffn": push}):
+    with gpt2.edits({"lm.l2.ffn": push}):
         edited = [t.extra["ids"] for t in gpt2.translate(SOURCES, max_len=6)]
     assert edited != plain
     assert seen[0][0] is None and seen[0][1] > 1  # the prompt, at once
@@ -512,11 +521,11 @@ def test_decoder_ffn_edit_and_lm_generation_steps(backends: dict[str, HFBackend]
 
 def test_edit_flows_into_later_layers_and_captures_see_it(backends: dict[str, HFBackend]) -> None:
     backend = backends["bert"]
-    plain = backend.encode(SOURCES, ["enc.l0", "enc.l1"])
-    with backend.edits({"enc.l0": lambda h, ctx: torch.zeros_like(h)}):
-        edited = backend.encode(SOURCES, ["enc.l0", "enc.l1"])
-    assert np.all(edited[0]["enc.l0"] == 0.0)
-    assert not np.allclose(edited[0]["enc.l1"], plain[0]["enc.l1"])
+    plain = backend.encode(SOURCES, ["enc.l1", "enc.l2"])
+    with backend.edits({"enc.l1": lambda h, ctx: torch.zeros_like(h)}):
+        edited = backend.encode(SOURCES, ["enc.l1", "enc.l2"])
+    assert np.all(edited[0]["enc.l1"] == 0.0)
+    assert not np.allclose(edited[0]["enc.l2"], plain[0]["enc.l2"])
     assert backend.active_hook_count() == 0
 
 
@@ -528,20 +537,21 @@ def test_hooks_removed_after_an_exception(backends: dict[str, HFBackend]) -> Non
 
     with (
         pytest.raises(RuntimeError, match="edit failed"),
-        backend.edits({"dec.l0": boom, "enc.l1.ffn": lambda h, ctx: h}),
+        backend.edits({"dec.l1": boom, "enc.l2.ffn": lambda h, ctx: h}),
     ):
-        assert backend.active_hook_count() == 3  # two sites + the decoder step tracker
+        # two sites + the decoder step tracker + the FFN block's input-shape recorder
+        assert backend.active_hook_count() == 4
         backend.translate(SOURCES)
     assert backend.active_hook_count() == 0
     with (
         pytest.raises(NeurotuiError, match="shape"),
-        backend.edits({"enc.l0": lambda h, ctx: h[:, :1]}),
+        backend.edits({"enc.l1": lambda h, ctx: h[:, :1]}),
     ):
         backend.translate(SOURCES)
     assert backend.active_hook_count() == 0
     with (
         pytest.raises(NeurotuiError, match="unknown site"),
-        backend.edits({"enc.l9": lambda h, ctx: h}),
+        backend.edits({"enc.l10": lambda h, ctx: h}),
     ):
         pass
     assert backend.active_hook_count() == 0
@@ -555,7 +565,7 @@ def test_cancellation_between_steps(backends: dict[str, HFBackend]) -> None:
         calls.append(1)
         return len(calls) > 2
 
-    with pytest.raises(Cancelled), backend.edits({"dec.l0": lambda h, ctx: h}):
+    with pytest.raises(Cancelled), backend.edits({"dec.l1": lambda h, ctx: h}):
         backend.translate(SOURCES, should_stop=stop, max_len=20)
     assert backend.active_hook_count() == 0
 
@@ -632,9 +642,9 @@ def test_bundled_marian_sample_translates_held_out_sentences() -> None:
     exact = sum(h.split() == r.split() for h, r in zip(hyps, ref, strict=True)) / len(ref)
     assert exact >= 0.75, list(zip(hyps, ref, strict=True))
     # its sites read per word, sub-word pieces aggregated
-    acts = backend.encode(src[:2], ["enc.l1", "dec.l1.ffn"], targets=ref[:2])
-    assert acts[0]["enc.l1"].shape == (len(src[0].split()), 128)
-    assert acts[1]["dec.l1.ffn"].shape == (
+    acts = backend.encode(src[:2], ["enc.l2", "dec.l2.ffn"], targets=ref[:2])
+    assert acts[0]["enc.l2"].shape == (len(src[0].split()), 128)
+    assert acts[1]["dec.l2.ffn"].shape == (
         len(ref[1].split()),
         card["architecture"]["decoder_ffn_dim"],
     )

@@ -55,10 +55,10 @@ def test_encoder_decoder_translation_changes_and_decoder_steps(models) -> None:
     backend = models["marian"]
     settings = DecodeSettings(beam=2, max_len=5)
     enc = bind(
-        [Intervention(neurons=tuple(range(32)), site="enc.l1", op="scale", value=-3.0)], backend
+        [Intervention(neurons=tuple(range(32)), site="enc.l2", op="scale", value=-3.0)], backend
     )
     dec = bind(
-        [Intervention(neurons=tuple(range(32)), site="dec.l1", op="set", value=2.0)], backend
+        [Intervention(neurons=tuple(range(32)), site="dec.l2", op="set", value=2.0)], backend
     )
     for bound in (enc, dec):
         pairs = compare(backend, SOURCES, bound, settings)
@@ -67,7 +67,7 @@ def test_encoder_decoder_translation_changes_and_decoder_steps(models) -> None:
     # a decoder clamp is applied at every cached decoding step
     from neurotui.intervene.apply import make_edits
 
-    fn = make_edits(dec)["dec.l1"]
+    fn = make_edits(dec)["dec.l2"]
     steps = []
 
     def spy(hidden, ctx):
@@ -76,7 +76,7 @@ def test_encoder_decoder_translation_changes_and_decoder_steps(models) -> None:
         assert np.allclose(out.detach().numpy(), 2.0)
         return out
 
-    with backend.edits({"dec.l1": spy}):
+    with backend.edits({"dec.l2": spy}):
         backend.translate(SOURCES[:1], max_len=4)
     assert len(steps) >= 2 and steps == list(range(len(steps)))
 
@@ -87,7 +87,7 @@ def test_causal_lm_ablation_curve_uses_perplexity(models) -> None:
     zeroed = perplexity(
         backend,
         hf_tests.EN,
-        bind([Intervention(neurons=tuple(range(32)), site="lm.l1", op="zero")], backend),
+        bind([Intervention(neurons=tuple(range(32)), site="lm.l2", op="zero")], backend),
     )
     assert base != pytest.approx(zeroed)
     from neurotui.analysis.ranking import Ranking
@@ -148,7 +148,7 @@ def test_decoder_edit_at_one_position_lands_on_that_step(models, family, beam) -
     re-rank earlier tokens once a later score moves)."""
     backend = models[family]
     plain = [t.extra["ids"] for t in backend.translate(SOURCES, beam=beam, max_len=8)]
-    outputs, changed = _decode_with_and_without_cache(backend, "dec.l1", 2, beam, 8)
+    outputs, changed = _decode_with_and_without_cache(backend, "dec.l2", 2, beam, 8)
     for cached, rows in changed.items():
         assert {pos for _, pos in rows} == {3}, (cached, rows)
     assert {step for step, _ in changed[True]} == {3}
@@ -163,7 +163,7 @@ def test_lm_edit_at_a_prompt_word_stays_on_the_prompt(models, beam) -> None:
     """An LM edit restricted to prompt word 0 changes only the prompt's rows: with the KV
     cache in the prompt forward alone (no generated step maps back to word 0), without it in
     every re-run of the prefix; both decodings agree."""
-    outputs, changed = _decode_with_and_without_cache(models["gpt2"], "lm.l0", 0, beam, 6)
+    outputs, changed = _decode_with_and_without_cache(models["gpt2"], "lm.l1", 0, beam, 6)
     for cached, rows in changed.items():
         assert rows and {step for step, _ in rows} == {None}, (cached, rows)
     assert outputs[True] == outputs[False]

@@ -9,13 +9,16 @@ only; a ``pytorch_model.bin``-only directory is refused).
 Families and what they offer:
 
 * encoder–decoder (``is_encoder_decoder``): ``kind="seq2seq"``; ``translate`` through
-  ``generate`` (greedy or beam, never sampling); sites ``enc.l{i}``, ``enc.l{i}.ffn``,
-  ``dec.l{i}``, ``dec.l{i}.ffn``; decoder sites are read under teacher forcing on
-  ``targets`` (or on the model's own greedy output);
+  ``generate`` (greedy or beam, never sampling); sites ``enc.*`` and ``dec.*``; decoder
+  sites are read under teacher forcing on ``targets`` (or on the model's own greedy output);
 * causal LM (architecture ``…ForCausalLM``/``…LMHeadModel``): ``kind="lm"``; ``translate``
-  continues the sentence; ``perplexity``; sites ``lm.l{i}``, ``lm.l{i}.ffn``;
-* encoder (anything else, e.g. BERT): ``kind="encoder"``; ``encode`` only; sites
-  ``enc.l{i}``, ``enc.l{i}.ffn``.
+  continues the sentence; ``perplexity``; sites ``lm.*``;
+* encoder (anything else, e.g. BERT): ``kind="encoder"``; ``encode`` only; sites ``enc.*``.
+
+Per stack the sites are ``<p>.l0`` (the embeddings) and per block ``<p>.l{i}`` (residual
+stream after block ``i-1``), ``<p>.l{i}.attn`` (+ ``dec.l{i}.xattn``), ``<p>.l{i}.ffn``
+(MLP neurons; ``.mlp`` for mixture-of-experts blocks), numbered as NeuroX numbers layers;
+see ``hf_sites`` and docs/hf-sites.md.
 
 Rows, words and steps (what :class:`EditContext` says to an edit function):
 
@@ -52,7 +55,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurotui.errors import Cancelled, CheckpointError, NeurotuiError
+from neurotui.errors import Cancelled, CheckpointError, NeurotuiError, Unsupported
 from neurotui.models.base import Aggregation, Backend, EditFn, ModelKind, SiteInfo, Translation
 from neurotui.models.hf_hooks import Capture, RunState, count_hooks, install_site, install_tracker
 from neurotui.models.hf_sites import SiteSpec, discover, stacks
@@ -62,6 +65,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
     from torch.utils.hooks import RemovableHandle
+
+    from neurotui.models.hf_logit import LogitEffect
 
 #: files that would need unpickling; never loaded
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5")
@@ -314,6 +319,29 @@ class HFBackend(Backend):
     def sites(self) -> list[SiteInfo]:
         return [spec.info for spec in self._specs]
 
+    def site_spec(self, name: str) -> SiteSpec:
+        """Where site ``name`` lives in the model (module, hook kind, block), for callers
+        that need the weights around a site (e.g. a neuron's output weights)."""
+        self.site(name)  # a one-line error for an unknown name
+        return self._by_name[name]
+
+    def neuron_logit_effect(self, site: str, neuron: int, k: int = 10) -> LogitEffect:
+        """The ``k`` tokens MLP neuron ``site:neuron`` promotes and suppresses most.
+
+        Its output-weight column through the final norm's gain and the unembedding (see
+        ``hf_logit``). Only for ``.ffn`` sites of a causal LM or of a decoder: an encoder's
+        neurons write to a stream no LM head reads directly.
+        """
+        from neurotui.models.hf_logit import logit_effect
+
+        spec = self.site_spec(site)
+        if spec.kind != "ffn" or spec.stack == "enc":
+            raise Unsupported(
+                f"site {site}: promoted tokens need an MLP neuron site (.ffn) of a causal LM "
+                "or a decoder"
+            )
+        return logit_effect(self.model, self.tokenizer, spec, self._stacks[spec.stack], neuron, k)
+
     @property
     def family(self) -> str:
         """The HF ``model_type`` (``marian``, ``t5``, ``gpt2``, ``bert`` …)."""
@@ -328,7 +356,7 @@ class HFBackend(Backend):
                 if prefix in prefixes:
                     handles.append(install_tracker(self._stacks[prefix], prefix, self._state))
             for name, fn in edits.items():
-                handles.append(install_site(self._by_name[name], fn, self._state))
+                handles.extend(install_site(self._by_name[name], fn, self._state))
         except BaseException:
             for handle in handles:
                 handle.remove()

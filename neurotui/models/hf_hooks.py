@@ -127,23 +127,85 @@ def _checked(fn: EditFn, hidden: torch.Tensor, ctx: EditContext) -> torch.Tensor
     return new.to(hidden.dtype)
 
 
-def install_site(spec: SiteSpec, fn: EditFn, state: RunState) -> RemovableHandle:
-    """Hook ``fn`` onto ``spec``: it sees and replaces the site's ``(rows, time, size)``."""
-    if spec.hook == "block":
+def _hidden_arg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor:
+    """The hidden states a module is called with (first positional, else ``hidden_states``)."""
+    return args[0] if args else kwargs["hidden_states"]
 
-        def block_hook(_module: nn.Module, _args: Any, output: Any) -> Any:
+
+class _Shape:
+    """The ``(rows, time)`` of the block input, recorded by a pre-hook on the block.
+
+    Why: some families flatten a block's tokens before a sub-module (OPT runs its FFN on
+    ``(batch·time, width)``); an edit function must still see ``(rows, time, size)``.
+    """
+
+    def __init__(self) -> None:
+        self.rows_time: tuple[int, int] | None = None
+
+    def record(self, _module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        hidden = _hidden_arg(args, kwargs)
+        self.rows_time = (int(hidden.shape[0]), int(hidden.shape[1]))
+
+    def unflatten(self, hidden: torch.Tensor, site: str) -> torch.Tensor:
+        """``hidden`` as ``(rows, time, size)``: a 2-D tensor is split by the recorded shape."""
+        if hidden.dim() == 3:
+            return hidden
+        if hidden.dim() == 2 and self.rows_time is not None:
+            rows, time = self.rows_time
+            if rows * time == hidden.shape[0]:
+                return hidden.reshape(rows, time, hidden.shape[1])
+        raise NeurotuiError(
+            f"site {site}: cannot read a tensor of shape {tuple(hidden.shape)} as "
+            "(rows, time, size)"
+        )
+
+
+def _edited(
+    fn: EditFn, hidden: torch.Tensor, spec: SiteSpec, state: RunState, shape: _Shape
+) -> torch.Tensor:
+    """``fn`` applied to ``hidden`` seen as ``(rows, time, size)``, in ``hidden``'s own shape."""
+    view = shape.unflatten(hidden, spec.info.name)
+    new = _checked(fn, view, context(state, spec, view))
+    return new.reshape(hidden.shape)
+
+
+def install_site(spec: SiteSpec, fn: EditFn, state: RunState) -> list[RemovableHandle]:
+    """Hook ``fn`` onto ``spec``: it sees and replaces the site's ``(rows, time, size)``.
+
+    ``output`` sites (block outputs, attention outputs, MoE outputs) are forward hooks on
+    their module; ``input`` sites (the embeddings = block 0's input, the FFN neurons = the
+    FFN output projection's input) are forward pre-hooks, so the edit is what the module
+    computes with. Sites inside a block also get a pre-hook on the block that records its
+    input shape (see :class:`_Shape`).
+    """
+    shape = _Shape()
+    handles: list[RemovableHandle] = []
+    if spec.kind not in ("emb", "block"):
+
+        def record(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            shape.record(module, args, kwargs)
+
+        handles.append(spec.block.register_forward_pre_hook(_mark(record), with_kwargs=True))
+    if spec.hook == "output":
+
+        def output_hook(_module: nn.Module, _args: Any, output: Any) -> Any:
             hidden = output[0] if isinstance(output, tuple) else output
-            new = _checked(fn, hidden, context(state, spec, hidden))
+            new = _edited(fn, hidden, spec, state, shape)
             return (new, *output[1:]) if isinstance(output, tuple) else new
 
-        return spec.module.register_forward_hook(_mark(block_hook))
+        handles.append(spec.module.register_forward_hook(_mark(output_hook)))
+        return handles
 
-    def ffn_hook(_module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
-        hidden = args[0]
-        new = _checked(fn, hidden, context(state, spec, hidden))
-        return (new, *args[1:])
+    def input_hook(
+        _module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        new = _edited(fn, _hidden_arg(args, kwargs), spec, state, shape)
+        if args:
+            return (new, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": new}
 
-    return spec.module.register_forward_pre_hook(_mark(ffn_hook))
+    handles.append(spec.module.register_forward_pre_hook(_mark(input_hook), with_kwargs=True))
+    return handles
 
 
 def _input_length(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
