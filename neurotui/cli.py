@@ -148,7 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "app" in commands:
         args_list = _split_app_invocation(args_list)
     parser = build_parser()
-    args = parser.parse_args(args_list)
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # --help, --version, or a usage error (its one line printed)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
