@@ -45,7 +45,9 @@ def _spec(model_name: str) -> tuple[str, dict[str, str]]:
 def _fingerprint(model_dir: Path, files: list[Path]) -> str:
     from neurotui.store.layout import FORMAT_VERSION
 
-    digest = hashlib.sha256(f"neurotui-sample-store/{FORMAT_VERSION}".encode())
+    # "sites-2": Hugging Face sites were renumbered (l0 = the embeddings, NeuroX's layer 0),
+    # so a store cached under the old names must be rebuilt, not reused under new ones
+    digest = hashlib.sha256(f"neurotui-sample-store/{FORMAT_VERSION}/sites-2".encode())
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
         if path.name in _IGNORED or ".tmp-" in path.name:
             continue
