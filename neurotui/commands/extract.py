@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from neurotui.commands.common import add_device_arg, add_json_arg, print_json
+from neurotui.commands.common import (
+    add_device_arg,
+    add_json_arg,
+    add_model_dtype_arg,
+    load_stages,
+    print_json,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "STEM.dec.EXT."
         ),
     )
-    p.add_argument("model", metavar="MODEL", help="bundled model name or checkpoint directory")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="bundled model name, checkpoint directory or .gguf file",
+    )
     p.add_argument("text", metavar="TEXT", help="text file: one sentence per line")
     p.add_argument("-o", "--output", required=True, metavar="STORE", help="store to write (.h5)")
     p.add_argument(
@@ -48,8 +58,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="mean",
         help="sub-word to word aggregation (default: mean)",
     )
+    p.add_argument(
+        "--rows",
+        choices=("words", "tokens"),
+        default="words",
+        help=(
+            "one row per whitespace word (default; sub-word pieces aggregated) or per "
+            "token the model sees (its pieces, special tokens included)"
+        ),
+    )
+    p.add_argument(
+        "--bos",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="force a leading BOS token on or off (default: as the model's tokenizer does)",
+    )
     p.add_argument("--batch-size", type=int, default=32, metavar="B")
-    p.add_argument("--dtype", choices=("float16", "float32"), default="float32")
+    p.add_argument(
+        "--dtype",
+        choices=("float16", "float32"),
+        default="float32",
+        help="value type of the store (default: float32)",
+    )
+    add_model_dtype_arg(p, "--model-dtype")
     p.add_argument("--no-summary", action="store_true", help="skip the per-neuron summaries")
     add_device_arg(p)
     add_json_arg(p)
@@ -64,7 +95,17 @@ def run(args: argparse.Namespace) -> int:
     sites = None
     if args.sites:
         sites = [name.strip() for group in args.sites for name in group.split(",") if name.strip()]
-    with rich_progress(enabled=not args.json) as progress:
+    with rich_progress(enabled=not args.json) as bar:
+        stages = load_stages()
+
+        def progress(stage: str, done: int, total: int) -> None:
+            """Loading stages as lines on stderr, extraction on the bar."""
+            if stage.startswith("load: "):
+                if stages is not None:
+                    stages(stage, done, total)
+            elif bar is not None:
+                bar(stage, done, total)
+
         result = extract(
             args.model,
             args.text,
@@ -78,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
             dtype=args.dtype,
             summary=not args.no_summary,
             progress=progress,
+            rows=args.rows,
+            bos=args.bos,
+            model_dtype=args.model_dtype,
         )
     for warning in result.warnings:
         print(f"neurotui: warning: {warning}", file=sys.stderr)

@@ -16,7 +16,12 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from neurotui.commands.common import add_device_arg, add_json_arg, print_json
+from neurotui.commands.common import (
+    add_device_arg,
+    add_json_arg,
+    add_model_dtype_arg,
+    print_json,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.models.base import Backend, Translation
@@ -53,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="held-out sentences to show when no input is given (default 5)",
     )
     add_device_arg(p)
+    add_model_dtype_arg(p)
     add_json_arg(p)
     from neurotui.intervene.flags import add_intervention_args  # light: no torch
 
@@ -73,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.beam < 1:
         raise NeurotuiError(f"--beam {args.beam}: must be at least 1")
-    backend = load_model(args.model, args.device)
+    backend = load_model(args.model, args.device, args.model_dtype)
     inputs = gather_inputs(args, backend)
     from neurotui.intervene.flags import wants_interventions
 
@@ -93,10 +99,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_model(model: str, device: str) -> Backend:
+def load_model(model: str, device: str, dtype: str = "auto") -> Backend:
+    """The backend of ``model``, loading stages printed on stderr (see ``load_stages``)."""
+    from neurotui.commands.common import load_stages
     from neurotui.models.registry import load_backend
 
-    return load_backend(model, device)
+    return load_backend(model, device, dtype=dtype, progress=load_stages())
 
 
 def read_sentences(path: str) -> list[str]:
