@@ -33,8 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="translate sentences with a model (a language model continues them)",
         description=(
             "Translate whitespace-tokenised sentences with a bundled sample or a checkpoint "
-            "directory. With no sentences, translate the first held-out sentences of the "
-            "model's card and show the references."
+            "directory (or a .gguf file). A language model continues them; an encoder "
+            "with a masked-LM head fills each [MASK] word (top 5 fills). With no "
+            "sentences, translate the first held-out sentences of the model's card and "
+            "show the references."
         ),
     )
     p.add_argument(
@@ -167,6 +169,8 @@ def result_rows(inputs: Inputs, results: list[Translation]) -> list[dict[str, An
             "tokens": t.tokens,
             "logprob": round(t.logprob, 4),
         }
+        if "fills" in t.extra:  # an encoder's masked-token read-out
+            row["fills"] = t.extra["fills"]
         if inputs.references is not None:
             ref = inputs.references[i]
             row["reference"] = ref
@@ -191,11 +195,15 @@ def print_results(
             }
         )
         return
+    from neurotui.intervene.compare import format_fills
+
     lm = backend.kind == "lm"
-    arrow = "+" if lm else "→"
+    arrow = {"lm": "+", "encoder": "▸"}.get(backend.kind, "→")
     for i, row in enumerate(rows, 1):
         print(f"[{i}] {row['source']}")
         print(f"  {arrow} {row['translation']}")
+        if "fills" in row:
+            print(f"    fills: {format_fills(results[i - 1])}")
         if "reference" in row:
             if lm:  # a continuation is one of many: no verdict
                 print(f"  = {row['reference']}   (held-out continuation)")

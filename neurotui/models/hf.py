@@ -261,7 +261,7 @@ def load_hf_backend(
     elif placement.device.type != "cpu":
         options["device_map"] = {"": placement.device}
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _no_gguf_bar():
             warnings.simplefilter("ignore")
             model, info = auto.from_pretrained(folder, output_loading_info=True, **options)
     except Exception as exc:
@@ -281,6 +281,23 @@ def load_hf_backend(
     backend = HFBackend(model, tokenizer, kind, label, dev, Path(path))
     _stage(progress, "ready", steps, steps)
     return backend
+
+
+@contextmanager
+def _no_gguf_bar() -> Iterator[None]:
+    """Silence transformers' GGUF dequantisation bar (a bare tqdm on stderr that ignores
+    ``disable_progress_bar``): neurotui owns the terminal and reports its own stages."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # pragma: no cover - older layout: nothing to silence
+        yield
+        return
+    saved = getattr(gguf_utils, "tqdm", None)
+    gguf_utils.tqdm = lambda items, *args, **kwargs: items  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = saved  # type: ignore[attr-defined]
 
 
 def _stage(progress: ProgressFn | None, stage: str, done: int, total: int) -> None:

@@ -245,10 +245,10 @@ def _extract_with(
     writers: dict[str, StoreWriter] = {}
     try:
         for s, pairs in grouped.items():
-            rows = rows_of[s]
-            assert rows is not None
+            side_rows = rows_of[s]
+            assert side_rows is not None
             meta = dict(base_meta, side=s)
-            total = sum(len(r) for r in rows)  # every line's rows are checked below
+            total = sum(len(r) for r in side_rows)  # every line's rows are checked below
             writers[s] = StoreWriter(
                 paths[s], pairs, dtype=dtype, metadata=meta, expected_tokens=total, rows=total
             )
