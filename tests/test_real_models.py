@@ -327,3 +327,23 @@ def test_too_big_for_memory_is_refused_before_loading(
     with pytest.raises(CheckpointError, match=r"does not fit: .* float32 weights, cpu has") as err:
         load_backend(tiny_mlm, "cpu")
     assert "\n" not in str(err.value) and not called
+
+
+def test_app_read_out_masks_the_cursor_word(tiny_mlm: Path) -> None:
+    """The app's Manipulate mode masks the cursor word of a store sentence (no [MASK]
+    in it): the words stay, so an edit selecting that word hits the mask's row."""
+    from neurotui.intervene.apply import DecodeSettings
+    from neurotui.intervene.bind import bind
+    from neurotui.intervene.compare import compare
+    from neurotui.intervene.spec import Intervention, Positions
+    from neurotui.models.registry import load_backend
+
+    backend = load_backend(tiny_mlm, "cpu")
+    backend.mask_word = 1
+    spec = Intervention(site="enc.l1", neurons=tuple(range(8)), op="set", value=25.0,
+                        positions=Positions.word("cat"))  # fmt: skip
+    bound = bind([spec], backend, None, sentences=["the cat sat on the mat"])
+    [c] = compare(backend, ["the cat sat on the mat"], bound, DecodeSettings())
+    assert c.original.tokens[0] == "the" and c.original.tokens[2:] == ["sat", "on", "the", "mat"]
+    assert c.original.extra["fills"][0][0][0] != c.modified.extra["fills"][0][0][0]
+    assert c.changed

@@ -389,6 +389,9 @@ class HFBackend(Backend):
         #: BOS at the start of every input: ``None`` = as the tokenizer does it (SmolLM2's
         #: adds none, Llama's does), ``True``/``False`` = forced on/off (``--bos``)
         self.bos: bool | None = None
+        #: an encoder's read-out for a sentence without ``[MASK]``: mask this word (the
+        #: app's cursor word) — the words stay as they are, so edits select the same rows
+        self.mask_word: int | None = None
         self._specs: list[SiteSpec] = discover(model, kind)
         self._by_name = {spec.info.name: spec for spec in self._specs}
         self._stacks = stacks(model, kind)
@@ -787,6 +790,10 @@ class HFBackend(Backend):
         mask_id = self.tokenizer.mask_token_id
         items = self._align_sources([self.mask_sentence(s) for s in sentences])
         for n, item in enumerate(items):
+            if mask_id not in item.ids and self.mask_word is not None and item.words:
+                items[n] = item = _masked_word(
+                    item, min(self.mask_word, len(item.words) - 1), mask_id
+                )
             if mask_id not in item.ids:
                 raise DataError(
                     f"sentence {first + n + 1} has no {MASK} to fill (an encoder's read-out "
@@ -811,7 +818,7 @@ class HFBackend(Backend):
                 fills.append([[p, round(q, 6)] for p, q in zip(pieces, probs, strict=True)])
                 best += float(top.values[0])
                 w = items[b].word_index[t]
-                if w is not None and words[w] == self.tokenizer.mask_token:
+                if w is not None:
                     words[w] = pieces[0]
             text = " ".join(words)
             out.append(Translation(source, text, text.split(), best, extra={"fills": fills}))
@@ -846,6 +853,17 @@ class HFBackend(Backend):
         if count == 0:
             raise NeurotuiError("perplexity needs at least one token")
         return math.exp(total / count)
+
+
+def _masked_word(item: Aligned, word: int, mask_id: int) -> Aligned:
+    """``item`` with the pieces of ``word`` replaced by one mask token (still that word)."""
+    at = [t for t, w in enumerate(item.word_index) if w == word]
+    if not at:
+        return item
+    first, last = at[0], at[-1] + 1
+    ids = [*item.ids[:first], mask_id, *item.ids[last:]]
+    index = [*item.word_index[:first], word, *item.word_index[last:]]
+    return Aligned(item.words, ids, index)
 
 
 def aggregate(
