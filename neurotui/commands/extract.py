@@ -134,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
                 "sentences": result.sentences,
                 "tokens": result.tokens,
                 "seconds": round(result.seconds, 3),
+                "load_seconds": round(result.load_seconds, 3),
                 "tokens_per_second": round(rate, 1),
                 "warnings": result.warnings,
             }
@@ -141,5 +142,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for side, path in result.paths.items():
         print(f"wrote {path}: {result.sentences} sentences, {result.tokens[side]} tokens ({side})")
-    print(f"{result.seconds:.1f} s, {rate:,.0f} tokens/s")
+    loading = (
+        f" (model loaded in {result.load_seconds:.1f} s)" if result.load_seconds >= 0.1 else ""
+    )
+    print(f"{result.seconds:.1f} s, {rate:,.0f} tokens/s{loading}")
     return 0
