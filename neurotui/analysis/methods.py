@@ -33,7 +33,10 @@ class RankOptions:
     labels: Sequence[Sequence[str] | None] | None = None
     others: Sequence[Store] = ()
     probe: ProbeConfig = field(default_factory=ProbeConfig)
-    znorm: bool = False
+    #: standardise each neuron (train-split mean/σ) before a label method: without it a
+    #: probe's L1/L2 penalty favours large-range neurons and its weights rank near-silent
+    #: ones first on LLM activations (NeuroX recommends it too); recorded in the ranking
+    znorm: bool = True
     search: bool = False
     stride: int = 100
     mass: float = 0.25
@@ -139,7 +142,9 @@ def _labelled(
     if method == "probeless":
         from neurotui.analysis.probeless import probeless_ranking
 
-        return probeless_ranking(data)
+        ranking = probeless_ranking(data)
+        ranking.params = {**ranking.params, "znorm": opt.znorm}
+        return ranking
     from neurotui.analysis.linguistic import run_probe
 
     cfg = replace(opt.probe, seed=opt.seed, device=opt.device)
@@ -152,6 +157,7 @@ def _labelled(
         extra["regularisation"] = found.to_dict()
     analysis = run_probe(data, cfg, stride=opt.stride, progress=progress)
     ranking = analysis.ranking(mass=opt.mass)
+    ranking.params = {**ranking.params, "znorm": opt.znorm}
     ranking.evaluation = {**(ranking.evaluation or {}), **extra}
     if opt.evaluate:
         ranking.evaluation.update(evaluate_probe_ranking(analysis, opt.percents, progress=progress))

@@ -15,7 +15,12 @@ import argparse
 import sys
 
 from neurotui.commands.argtypes import positive_int
-from neurotui.commands.common import add_device_arg, add_json_arg, print_json
+from neurotui.commands.common import (
+    add_device_arg,
+    add_json_arg,
+    add_model_dtype_arg,
+    print_json,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -75,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--outputs", action="store_true", help="include per-sentence outputs in --json")
     add_log_args(p)
     add_device_arg(p)
+    add_model_dtype_arg(p)
     add_json_arg(p)
 
 
@@ -92,6 +98,7 @@ def parse_int_list(text: str, flag: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neurotui.commands.common import load_stages
     from neurotui.errors import NeurotuiError
     from neurotui.intervene import log as runlog
     from neurotui.intervene.ablation import plan_ablation, run_ablation
@@ -105,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     directions = [d.strip() for d in args.directions.split(",") if d.strip()]
     if args.beam < 1:
         raise NeurotuiError(f"--beam {args.beam}: must be at least 1")
-    backend = load_backend(args.model, args.device)
+    backend = load_backend(args.model, args.device, dtype=args.model_dtype, progress=load_stages())
     if args.src:
         sources = read_lines(args.src)
         references = read_lines(args.ref) if args.ref else None

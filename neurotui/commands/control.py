@@ -18,7 +18,12 @@ import sys
 from typing import Any
 
 from neurotui.commands.argtypes import nonneg_float, nonneg_int, positive_int
-from neurotui.commands.common import add_device_arg, add_json_arg, print_json
+from neurotui.commands.common import (
+    add_device_arg,
+    add_json_arg,
+    add_model_dtype_arg,
+    print_json,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -98,6 +103,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_log_args(p)
     add_device_arg(p)
+    add_model_dtype_arg(p)
     add_json_arg(p)
 
 
@@ -115,6 +121,7 @@ def _floats(text: str, flag: str) -> list[float]:
 
 def run(args: argparse.Namespace) -> int:
     from neurotui.commands.ablate import parse_int_list
+    from neurotui.commands.common import load_stages
     from neurotui.data.synthetic import PROP_VALUES
     from neurotui.errors import NeurotuiError
     from neurotui.intervene import log as runlog
@@ -149,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         if len(tasks) != 1:
             raise NeurotuiError("--target needs one --task (not all)")
         check_target(tasks[0], args.target)
-    backend = load_backend(args.model, args.device)
+    backend = load_backend(args.model, args.device, dtype=args.model_dtype, progress=load_stages())
     require_translation_model(backend)
     real = realtext_data(backend)  # None: a model of the synthetic grammar
     if real is not None:

@@ -35,7 +35,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="percentages of neurons to keep (default 10 15 20)",
     )
     p.add_argument("--control", action="store_true", help="also measure control-task selectivity")
-    p.add_argument("--znorm", action="store_true", help="z-normalise activations first")
+    p.add_argument(
+        "--znorm",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=(
+            "standardise each neuron (train mean/σ) before the probe (default: on; "
+            "--no-znorm uses raw activations)"
+        ),
+    )
     p.add_argument("--l1", type=nonneg_float, default=1e-5, help="probe λ1 (default 1e-5)")
     p.add_argument("--l2", type=nonneg_float, default=1e-5, help="probe λ2 (default 1e-5)")
     p.add_argument("--seed", type=int, default=0, help="split/shuffle/random seed (default 0)")
@@ -94,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         "method": ranking.method,
         "task": data.task,
         "test_tokens": data.counts[2],
+        "znorm": args.znorm,
         "majority": majority_accuracy(data),
         "masking": masking,
         "retraining": retraining,
@@ -106,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"ranking {args.ranking!r} ({ranking.method}) evaluated on task {data.task!r}: "
         f"{data.counts[2]} test tokens, majority baseline {pct(doc['majority'])}"
+        f"{'' if args.znorm else ', raw activations (--no-znorm)'}"
     )
     print(format_table("Masking-out (test accuracy %)", masking))
     print(format_table("Retraining (test accuracy %)", retraining))

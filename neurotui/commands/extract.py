@@ -9,7 +9,13 @@ from __future__ import annotations
 import argparse
 
 from neurotui.commands.argtypes import positive_int
-from neurotui.commands.common import add_device_arg, add_json_arg, print_json
+from neurotui.commands.common import (
+    add_device_arg,
+    add_json_arg,
+    add_model_dtype_arg,
+    load_stages,
+    print_json,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "STEM.dec.EXT."
         ),
     )
-    p.add_argument("model", metavar="MODEL", help="bundled model name or checkpoint directory")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="bundled model name, checkpoint directory or .gguf file",
+    )
     p.add_argument("text", metavar="TEXT", help="text file: one sentence per line")
     p.add_argument("-o", "--output", required=True, metavar="STORE", help="store to write (.h5)")
     p.add_argument(
@@ -49,8 +59,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="mean",
         help="sub-word to word aggregation (default: mean)",
     )
+    p.add_argument(
+        "--rows",
+        choices=("words", "tokens"),
+        default="words",
+        help=(
+            "one row per whitespace word (default; sub-word pieces aggregated) or per "
+            "token the model sees (its pieces, special tokens included)"
+        ),
+    )
+    p.add_argument(
+        "--bos",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="force a leading BOS token on or off (default: as the model's tokenizer does)",
+    )
     p.add_argument("--batch-size", type=positive_int, default=32, metavar="B")
-    p.add_argument("--dtype", choices=("float16", "float32"), default="float32")
+    p.add_argument(
+        "--dtype",
+        choices=("float16", "float32"),
+        default="float32",
+        help="value type of the store (default: float32)",
+    )
+    add_model_dtype_arg(p, "--model-dtype")
     p.add_argument("--no-summary", action="store_true", help="skip the per-neuron summaries")
     add_device_arg(p)
     add_json_arg(p)
@@ -65,7 +96,17 @@ def run(args: argparse.Namespace) -> int:
     sites = None
     if args.sites:
         sites = [name.strip() for group in args.sites for name in group.split(",") if name.strip()]
-    with rich_progress(enabled=not args.json) as progress:
+    with rich_progress(enabled=not args.json) as bar:
+        stages = load_stages()
+
+        def progress(stage: str, done: int, total: int) -> None:
+            """Loading stages as lines on stderr, extraction on the bar."""
+            if stage.startswith("load: "):
+                if stages is not None:
+                    stages(stage, done, total)
+            elif bar is not None:
+                bar(stage, done, total)
+
         result = extract(
             args.model,
             args.text,
@@ -79,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
             dtype=args.dtype,
             summary=not args.no_summary,
             progress=progress,
+            rows=args.rows,
+            bos=args.bos,
+            model_dtype=args.model_dtype,
         )
     for warning in result.warnings:
         print(f"neurotui: warning: {warning}", file=sys.stderr)
@@ -91,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
                 "sentences": result.sentences,
                 "tokens": result.tokens,
                 "seconds": round(result.seconds, 3),
+                "load_seconds": round(result.load_seconds, 3),
                 "tokens_per_second": round(rate, 1),
                 "warnings": result.warnings,
             }
@@ -98,5 +143,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for side, path in result.paths.items():
         print(f"wrote {path}: {result.sentences} sentences, {result.tokens[side]} tokens ({side})")
-    print(f"{result.seconds:.1f} s, {rate:,.0f} tokens/s")
+    loading = (
+        f" (model loaded in {result.load_seconds:.1f} s)" if result.load_seconds >= 0.1 else ""
+    )
+    print(f"{result.seconds:.1f} s, {rate:,.0f} tokens/s{loading}")
     return 0

@@ -34,7 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--l1", type=nonneg_float, default=1e-5, help="probe λ1 (default 1e-5)")
     p.add_argument("--l2", type=nonneg_float, default=1e-5, help="probe λ2 (default 1e-5)")
     p.add_argument("--epochs", type=positive_int, default=None, help="probe epochs (default: auto)")
-    p.add_argument("--znorm", action="store_true", help="z-normalise activations first")
+    p.add_argument(
+        "--znorm",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=(
+            "standardise each neuron (train mean/σ) before the probe (default: on; "
+            "--no-znorm uses raw activations)"
+        ),
+    )
     p.add_argument(
         "--search", action="store_true", help="choose λ1, λ2 by the Figure 2 grid search"
     )

@@ -11,7 +11,12 @@ from __future__ import annotations
 import argparse
 
 from neurotui.commands.argtypes import positive_int
-from neurotui.commands.common import add_device_arg, add_json_arg, print_json
+from neurotui.commands.common import (
+    add_device_arg,
+    add_json_arg,
+    add_model_dtype_arg,
+    print_json,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--all", action="store_true", help="replay every record")
     p.add_argument("--list", action="store_true", help="list the records instead of replaying")
     add_device_arg(p)
+    add_model_dtype_arg(p)
     add_json_arg(p)
 
 
@@ -37,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from neurotui.commands.common import load_stages
     from neurotui.errors import NeurotuiError
     from neurotui.intervene import log as runlog
     from neurotui.intervene.replay import replay
@@ -74,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         if not ref:
             raise NeurotuiError(f"{args.log}:{record['_line']}: the record names no model")
         if ref not in backends:
-            backends[ref] = load_backend(ref, args.device)
+            backends[ref] = load_backend(
+                ref, args.device, dtype=args.model_dtype, progress=load_stages()
+            )
         reports.append(replay(record, backends[ref], log=args.log))  # type: ignore[arg-type]
     ok = all(r.matches for r in reports)
     if args.json:

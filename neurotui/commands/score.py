@@ -11,7 +11,12 @@ import time
 from typing import Any
 
 from neurotui.commands.argtypes import positive_int
-from neurotui.commands.common import add_device_arg, add_json_arg, print_json
+from neurotui.commands.common import (
+    add_device_arg,
+    add_json_arg,
+    add_model_dtype_arg,
+    print_json,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=positive_int, default=64, metavar="B")
     add_device_arg(p)
+    add_model_dtype_arg(p)
     add_json_arg(p)
 
 
@@ -46,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from neurotui.commands.translate import heldout_inputs, load_model, read_sentences
     from neurotui.errors import DataError, NeurotuiError
 
-    backend = load_model(args.model, args.device)
+    backend = load_model(args.model, args.device, args.model_dtype)
     started = time.perf_counter()
     result: dict[str, Any] = {
         "model": backend.name,

@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from neurotui.commands.argtypes import nonneg_int, positive_int
-from neurotui.commands.common import add_device_arg, add_json_arg, print_json
+from neurotui.commands.common import (
+    add_device_arg,
+    add_json_arg,
+    add_model_dtype_arg,
+    print_json,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.models.base import Backend, Translation
@@ -29,8 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="translate sentences with a model (a language model continues them)",
         description=(
             "Translate whitespace-tokenised sentences with a bundled sample or a checkpoint "
-            "directory. With no sentences, translate the first held-out sentences of the "
-            "model's card and show the references."
+            "directory (or a .gguf file). A language model continues them; an encoder "
+            "with a masked-LM head fills each [MASK] word (top 5 fills). With no "
+            "sentences, translate the first held-out sentences of the model's card and "
+            "show the references."
         ),
     )
     p.add_argument(
@@ -56,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="held-out sentences to show when no input is given (default 5)",
     )
     add_device_arg(p)
+    add_model_dtype_arg(p)
     add_json_arg(p)
     from neurotui.intervene.flags import add_intervention_args  # light: no torch
 
@@ -80,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
     if wants_interventions(args):
         interventions_from_args(args)  # a bad flag or spec fails before the model loads
-    backend = load_model(args.model, args.device)
+    backend = load_model(args.model, args.device, args.model_dtype)
     inputs = gather_inputs(args, backend)
 
     if wants_interventions(args):  # original vs modified, side by side (neurotui.intervene)
@@ -99,10 +107,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_model(model: str, device: str) -> Backend:
+def load_model(model: str, device: str, dtype: str = "auto") -> Backend:
+    """The backend of ``model``, loading stages printed on stderr (see ``load_stages``)."""
+    from neurotui.commands.common import load_stages
     from neurotui.models.registry import load_backend
 
-    return load_backend(model, device)
+    return load_backend(model, device, dtype=dtype, progress=load_stages())
 
 
 def read_sentences(path: str) -> list[str]:
@@ -165,6 +175,8 @@ def result_rows(inputs: Inputs, results: list[Translation]) -> list[dict[str, An
             "tokens": t.tokens,
             "logprob": round(t.logprob, 4),
         }
+        if "fills" in t.extra:  # an encoder's masked-token read-out
+            row["fills"] = t.extra["fills"]
         if inputs.references is not None:
             ref = inputs.references[i]
             row["reference"] = ref
@@ -189,11 +201,15 @@ def print_results(
             }
         )
         return
+    from neurotui.intervene.compare import format_fills
+
     lm = backend.kind == "lm"
-    arrow = "+" if lm else "→"
+    arrow = {"lm": "+", "encoder": "▸"}.get(backend.kind, "→")
     for i, row in enumerate(rows, 1):
         print(f"[{i}] {row['source']}")
         print(f"  {arrow} {row['translation']}")
+        if "fills" in row:
+            print(f"    fills: {format_fills(results[i - 1])}")
         if "reference" in row:
             if lm:  # a continuation is one of many: no verdict
                 print(f"  = {row['reference']}   (held-out continuation)")

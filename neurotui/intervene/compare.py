@@ -34,7 +34,14 @@ class Comparison:
         return self.original.tokens != self.modified.tokens
 
     def to_dict(self) -> dict[str, Any]:
+        fills = {}
+        if "fills" in self.original.extra or "fills" in self.modified.extra:
+            fills = {  # an encoder's masked-token read-out: top-k [piece, p] per mask
+                "original_fills": self.original.extra.get("fills"),
+                "modified_fills": self.modified.extra.get("fills"),
+            }
         return {
+            **fills,
             "source": self.source,
             "original": self.original.text,
             "modified": self.modified.text,
@@ -112,9 +119,21 @@ def render(comparisons: Sequence[Comparison]) -> str:
         lines.append(f"[{k}] src:      {c.source}")
         lines.append(f"    original: {mark(c.original.tokens, c.original_changed, '[-', '-]')}")
         lines.append(f"    modified: {mark(c.modified.tokens, c.modified_changed, '{+', '+}')}")
+        if "fills" in c.original.extra:
+            lines.append(f"    fills:    {format_fills(c.original)}")
+            lines.append(f"           → {format_fills(c.modified)}")
         lines.append(
             f"    logprob:  {c.original.logprob:.2f} → {c.modified.logprob:.2f}"
             + ("" if c.changed else "   (unchanged)")
         )
     lines.append(f"{changed} of {len(comparisons)} outputs changed")
     return "\n".join(lines)
+
+
+def format_fills(translation: Translation, k: int = 5) -> str:
+    """An encoder's top fills as ``cat 31% · dog 12% …`` (masks separated by ``|``)."""
+    per_mask = translation.extra.get("fills") or []
+    parts = []
+    for fills in per_mask:  # type: ignore[union-attr]
+        parts.append(" · ".join(f"{piece} {100 * p:.0f}%" for piece, p in list(fills)[:k]))
+    return " | ".join(parts)

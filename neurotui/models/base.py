@@ -128,6 +128,20 @@ class Backend(ABC):
         seq2seq backend decodes greedily and uses its own output.
         """
 
+    def token_rows(self, sentences: Sequence[str]) -> list[list[str]]:
+        """What each row of :meth:`encode_tokens` is: the model's input tokens.
+
+        Word-level models (the LSTMs) see the words themselves; sub-word models override
+        this with their pieces (``extract --rows tokens``).
+        """
+        return [s.split() for s in sentences]
+
+    def encode_tokens(
+        self, sentences: Sequence[str], sites: Sequence[str] | None = None, *, batch_size: int = 32
+    ) -> list[dict[str, np.ndarray]]:
+        """Activations with one row per input token (:meth:`token_rows`), not per word."""
+        return self.encode(sentences, sites, batch_size=batch_size)
+
     # -- running the model ---------------------------------------------------------
     def translate(
         self,

@@ -94,7 +94,7 @@ def save_checkpoint(
 def sniff(path: Path) -> str:
     """What a file is, from its name and first bytes, without parsing it.
 
-    One of ``pickle``, ``torch-zip`` (``torch.save``'s zip of pickles), ``hdf5``,
+    One of ``pickle``, ``torch-zip`` (``torch.save``'s zip of pickles), ``hdf5``, ``gguf``,
     ``safetensors``, ``zip``, ``text``, ``binary`` or ``empty``.
     """
     path = Path(path)
@@ -104,6 +104,8 @@ def sniff(path: Path) -> str:
         return "empty"
     if head.startswith(HDF5_MAGIC):
         return "hdf5"
+    if head.startswith(b"GGUF"):
+        return "gguf"
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(path) as zf:

@@ -55,9 +55,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurotui.errors import Cancelled, CheckpointError, NeurotuiError, Unsupported
+from neurotui.errors import Cancelled, CheckpointError, DataError, NeurotuiError, Unsupported
 from neurotui.models.base import Aggregation, Backend, EditFn, ModelKind, SiteInfo, Translation
 from neurotui.models.hf_hooks import Capture, RunState, count_hooks, install_site, install_tracker
+from neurotui.models.hf_load import (
+    ProgressFn,
+    locate,
+    parameter_bytes,
+    parameter_count,
+    place,
+    resolve_dtype,
+)
 from neurotui.models.hf_sites import SiteSpec, discover, stacks
 from neurotui.models.hf_tokens import Aligned, Batch, align, check_length, pad
 
@@ -68,6 +76,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from neurotui.models.hf_logit import LogitEffect
 
+#: how a sentence marks the word an encoder fills (any tokenizer's own mask token works too)
+MASK = "[MASK]"
+#: fills shown per mask
+FILL_TOP_K = 5
 #: files that would need unpickling; never loaded
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -190,61 +202,91 @@ def model_kind(config: Any) -> ModelKind:
 
 
 def load_hf_backend(
-    path: str | os.PathLike[str], device: Any = None, *, name: str | None = None
+    path: str | os.PathLike[str],
+    device: Any = None,
+    *,
+    name: str | None = None,
+    dtype: str = "auto",
+    progress: ProgressFn | None = None,
 ) -> HFBackend:
-    """Open a local HF model directory as a :class:`Backend` (never downloads).
+    """Open a local HF model folder or GGUF file as a :class:`Backend` (never downloads).
 
-    ``device``: a ``torch.device``, a name (``cpu``, ``cuda:0``) or ``None``/``"auto"``.
-    Raises :class:`CheckpointError` (one line naming the file) for a missing, broken,
-    pickled-only or unsupported checkpoint.
+    ``path``: a ``save_pretrained`` folder (safetensors, sharded or not), a ``.gguf`` file
+    or a folder holding one (see :mod:`neurotui.models.hf_load`). ``device``: a
+    ``torch.device``, ``cpu``, ``cuda``, ``cuda:N`` or ``None``/``"auto"``; ``dtype``:
+    ``auto``, ``float32``, ``bfloat16`` or ``float16``. ``progress(stage, done, total)``
+    hears each loading stage. Raises :class:`CheckpointError` (one line naming the file)
+    for a missing, broken, pickled-only, unsupported or too large checkpoint.
     """
-    folder = Path(path)
-    if not folder.is_dir():
-        raise CheckpointError(f"{folder}: not a directory")
-    raw = read_config(folder)
-    weights = weights_file(folder)
-    _check_safetensors(weights)
-
+    source = locate(Path(path))
+    folder, shown = source.folder, source.shown
+    weights = shown
+    if source.gguf is None:
+        raw = read_config(folder)
+        weights = weights_file(folder)
+        _check_safetensors(weights)
+        model_type = raw["model_type"]
+    else:
+        model_type = "gguf"
     try:
         _quiet_transformers()
         import torch
         import transformers
     except ImportError as exc:
         raise NeurotuiError(
-            f"{folder}: Hugging Face models need the [hf] extra ({_first_line(exc)})"
+            f"{shown}: Hugging Face models need the [hf] extra ({_first_line(exc)})"
         ) from None
-    from neurotui.device import resolve_device
-
-    dev = device if isinstance(device, torch.device) else resolve_device(device or "auto")
-
-    try:
-        config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
-    except Exception as exc:
-        raise CheckpointError(
-            f"{folder / 'config.json'}: unsupported or invalid config for model_type "
-            f"{raw['model_type']!r} ({_first_line(exc)})"
-        ) from None
-    kind = model_kind(config)
-    auto = {
-        "seq2seq": transformers.AutoModelForSeq2SeqLM,
-        "lm": transformers.AutoModelForCausalLM,
-        "encoder": transformers.AutoModel,
-    }[kind]
-    dtype = torch.float32 if dev.type == "cpu" else "auto"
+    steps = 4
+    _stage(progress, "reading the config", 0, steps)
+    files: dict[str, Any] = {"local_files_only": True}
+    if source.gguf is not None:
+        _need_gguf(shown)
+        files["gguf_file"] = source.gguf
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model, info = auto.from_pretrained(
-                folder,
-                config=config,
-                local_files_only=True,
-                use_safetensors=True,
-                dtype=dtype,
-                output_loading_info=True,
-                # Mismatches are reported below, by name: transformers' own error says
-                # "see the above report", a report its logging (silenced here) never shows.
-                ignore_mismatched_sizes=True,
-            )
+            config = transformers.AutoConfig.from_pretrained(folder, **files)
+    except Exception as exc:
+        where = shown if source.gguf else folder / "config.json"
+        raise CheckpointError(
+            f"{where}: unsupported or invalid config for model_type {model_type!r} "
+            f"({_first_line(exc)})"
+        ) from None
+    kind = model_kind(config)
+    auto = _auto_class(transformers, kind, config)
+    guess = device if isinstance(device, torch.device) else _likely_device(device)
+    torch_dtype = resolve_dtype(dtype, guess, source, config)
+    count = parameter_count(auto, config)
+    placement = place(
+        device,
+        parameter_bytes(count, torch_dtype),
+        what=shown,
+        dtype=torch_dtype,
+        staging=parameter_bytes(count, torch.float32) if source.gguf else 0,
+    )
+    _stage(progress, "loading the tokenizer", 1, steps)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **files)
+    except Exception as exc:
+        raise CheckpointError(f"{shown}: cannot load the tokenizer ({_first_line(exc)})") from None
+    what = "dequantising GGUF weights" if source.gguf else "loading weights"
+    _stage(progress, f"{what} ({count / 1e6:,.0f} M parameters)", 2, steps)
+    options: dict[str, Any] = dict(files, config=config, dtype=torch_dtype)
+    if source.gguf is None:
+        options["use_safetensors"] = True
+    # Mismatches are reported below, by name: transformers' own error says "see the above
+    # report", a report its logging (silenced here) never shows.
+    options["ignore_mismatched_sizes"] = True
+    if placement.device_map is not None:
+        options["device_map"] = placement.device_map
+    elif placement.device.type != "cpu":
+        options["device_map"] = {"": placement.device}
+    try:
+        with warnings.catch_warnings(), _no_gguf_bar():
+            warnings.simplefilter("ignore")
+            model, info = auto.from_pretrained(folder, output_loading_info=True, **options)
     except Exception as exc:
         raise CheckpointError(f"{weights}: cannot load ({_first_line(exc)})") from None
     _refuse_mismatched(info.get("mismatched_keys") or (), weights, folder)
@@ -254,19 +296,80 @@ def load_hf_backend(
             f"{weights}: weights do not fit a {type(model).__name__} "
             f"({len(missing)} missing, e.g. {sorted(missing)[0]})"
         )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{folder}: cannot load the tokenizer ({_first_line(exc)})") from None
-    model.to(dev)
+    _stage(progress, f"placing on {placement.device_map or placement.device}", 3, steps)
+    if placement.device_map is None:
+        model.to(placement.device)
     model.eval()
-    return HFBackend(model, tokenizer, kind, name or folder.name, dev, folder)
+    dev = model.get_input_embeddings().weight.device  # where inputs go (device_map too)
+    label = name or (Path(source.gguf).stem if source.gguf else folder.name)
+    backend = HFBackend(model, tokenizer, kind, label, dev, Path(path))
+    _stage(progress, "ready", steps, steps)
+    return backend
+
+
+@contextmanager
+def _no_gguf_bar() -> Iterator[None]:
+    """Silence transformers' GGUF dequantisation bar (a bare tqdm on stderr that ignores
+    ``disable_progress_bar``): neurotui owns the terminal and reports its own stages."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # pragma: no cover - older layout: nothing to silence
+        yield
+        return
+    saved = getattr(gguf_utils, "tqdm", None)
+    gguf_utils.tqdm = lambda items, *args, **kwargs: items  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = saved  # type: ignore[attr-defined]
+
+
+def _stage(progress: ProgressFn | None, stage: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(f"load: {stage}", done, total)
+
+
+def _need_gguf(file: Path) -> None:
+    """GGUF reading needs the ``gguf`` package (in the ``[hf]`` extra): say so in one line."""
+    import importlib.util
+
+    if importlib.util.find_spec("gguf") is None:
+        raise NeurotuiError(
+            f"{file}: reading GGUF files needs the gguf package (pip install 'neurotui[hf]')"
+        )
+
+
+def _likely_device(device: Any) -> torch.device:
+    """The device ``device`` names, for choosing the dtype (``auto``: a GPU when present)."""
+    import torch
+
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(str(device))
+
+
+def _auto_class(transformers: Any, kind: ModelKind, config: Any) -> Any:
+    """The Auto class to load with: an encoder with a masked-LM head keeps its head."""
+    if kind == "seq2seq":
+        return transformers.AutoModelForSeq2SeqLM
+    if kind == "lm":
+        return transformers.AutoModelForCausalLM
+    if has_mlm_head(config):
+        return transformers.AutoModelForMaskedLM
+    return transformers.AutoModel
+
+
+def has_mlm_head(config: Any) -> bool:
+    """Whether the checkpoint's architecture is a masked-LM (``…ForMaskedLM``)."""
+    archs = list(getattr(config, "architectures", None) or [])
+    return any(a.endswith("ForMaskedLM") for a in archs)
 
 
 def _tolerated_missing(key: str) -> bool:
-    """Buffers HF recreates on load (sinusoidal positions, logit biases, position ids)."""
+    """Buffers HF recreates on load (sinusoidal positions, logit biases, position ids) and
+    BERT's pooler, which a masked-LM checkpoint does not have and no site reads."""
+    if key.startswith("pooler.") or ".pooler." in key:
+        return True
     return key.endswith(("embed_positions.weight", "final_logits_bias", "position_ids"))
 
 
@@ -307,10 +410,18 @@ class HFBackend(Backend):
         self.path = path
         #: generate with the KV cache (False re-runs the whole prefix at each step)
         self.use_cache = True
+        #: BOS at the start of every input: ``None`` = as the tokenizer does it (SmolLM2's
+        #: adds none, Llama's does), ``True``/``False`` = forced on/off (``--bos``)
+        self.bos: bool | None = None
+        #: an encoder's read-out for a sentence without ``[MASK]``: mask this word (the
+        #: app's cursor word) — the words stay as they are, so edits select the same rows
+        self.mask_word: int | None = None
         self._specs: list[SiteSpec] = discover(model, kind)
         self._by_name = {spec.info.name: spec for spec in self._specs}
         self._stacks = stacks(model, kind)
         self._state = RunState()
+        #: the compute type of the weights (what ``--dtype`` chose)
+        self.dtype = next(model.parameters()).dtype
         config = model.config
         limit = getattr(config, "max_position_embeddings", None)
         self._max_positions = limit if isinstance(limit, int) and limit > 0 else None
@@ -390,23 +501,60 @@ class HFBackend(Backend):
         return 0
 
     def _align_sources(self, sentences: Sequence[str]) -> list[Aligned]:
-        items = [align(self.tokenizer, s) for s in sentences]
+        items = [self._with_bos(align(self.tokenizer, s)) for s in sentences]
         check_length(items, self._max_positions, "source")
         return items
 
+    def _with_bos(self, item: Aligned) -> Aligned:
+        """``item`` with its leading BOS as :attr:`bos` says (the tokenizer's own: as is).
+
+        Why not always prepend it: a model trained without a BOS (SmolLM2) sees a
+        different input with one, and every activation changes. An empty input keeps a
+        BOS when there is one: a causal LM needs at least one position to run.
+        """
+        bos = self.tokenizer.bos_token_id
+        if not isinstance(bos, int):
+            return item
+        has = bool(item.ids) and item.ids[0] == bos
+        want = has if self.bos is None else self.bos
+        want = want or not item.ids
+        if want and not has:
+            return Aligned(item.words, [bos, *item.ids], [None, *item.word_index])
+        if has and not want:
+            return Aligned(item.words, item.ids[1:], item.word_index[1:])
+        return item
+
+    def uses_bos(self) -> bool | None:
+        """Whether inputs start with a BOS under the current setting (``None``: the
+        tokenizer has no BOS token). What a store records as ``bos``."""
+        bos = self.tokenizer.bos_token_id
+        if not isinstance(bos, int):
+            return None
+        item = self._with_bos(align(self.tokenizer, "a"))
+        return bool(item.ids) and item.ids[0] == bos
+
     def _lm_items(self, sentences: Sequence[str], *, eos: bool) -> list[Aligned]:
-        """LM inputs: BOS (when the tokenizer has one) + sentence (+ EOS for scoring)."""
-        bos, end = self.tokenizer.bos_token_id, self.tokenizer.eos_token_id
+        """LM inputs: BOS as :meth:`_with_bos` says + sentence (+ EOS for scoring)."""
+        end = self.tokenizer.eos_token_id
         items = []
         for sentence in sentences:
-            item = align(self.tokenizer, sentence)
-            if isinstance(bos, int) and (not item.ids or item.ids[0] != bos):
-                item = Aligned(item.words, [bos, *item.ids], [None, *item.word_index])
+            item = self._with_bos(align(self.tokenizer, sentence))
             if eos and isinstance(end, int) and item.ids[-1] != end:
                 item = Aligned(item.words, [*item.ids, end], [*item.word_index, None])
             items.append(item)
         check_length(items, self._max_positions, "input")
         return items
+
+    def token_rows(self, sentences: Sequence[str]) -> list[list[str]]:
+        """The sub-word pieces the model sees for each sentence (special tokens included):
+        the row labels of :meth:`encode_tokens`."""
+        items = self._inputs(sentences)
+        return [list(self.tokenizer.convert_ids_to_tokens(item.ids)) for item in items]
+
+    def _inputs(self, sentences: Sequence[str]) -> list[Aligned]:
+        if self.kind == "lm":
+            return self._lm_items(sentences, eos=False)
+        return self._align_sources(sentences)
 
     def _target_item(self, sentence: str) -> Aligned:
         """Target tokens ending with EOS (the decoder input drops it: nothing consumes it)."""
@@ -448,17 +596,38 @@ class HFBackend(Backend):
                 results.extend(self._encode_batch(chunk, names, tchunk, aggregation))
         return results
 
+    def encode_tokens(
+        self, sentences: Sequence[str], sites: Sequence[str] | None = None, *, batch_size: int = 32
+    ) -> list[dict[str, np.ndarray]]:
+        """One row per input position (:meth:`token_rows`), not per word.
+
+        Why: LLM work reads the model's own positions (BOS, sub-word pieces); words
+        stay the default for the papers' per-word methods. Encoder and LM sites only: a
+        decoder's rows are target positions, which have no source pieces.
+        """
+        import torch
+
+        names = list(sites) if sites is not None else [s.name for s in self.sites()]
+        for name in names:
+            if self.site(name).side == "decoder":
+                raise Unsupported(f"--rows tokens: site {name} is a decoder site (words only)")
+        results: list[dict[str, np.ndarray]] = []
+        with torch.inference_mode():
+            for start in range(0, len(sentences), max(1, batch_size)):
+                chunk = list(sentences[start : start + batch_size])
+                results.extend(self._encode_batch(chunk, names, None, "mean", tokens=True))
+        return results
+
     def _encode_batch(
         self,
         sentences: list[str],
         names: list[str],
         targets: list[str] | None,
         aggregation: Aggregation,
+        *,
+        tokens: bool = False,
     ) -> list[dict[str, np.ndarray]]:
-        if self.kind == "lm":
-            items = self._lm_items(sentences, eos=False)
-        else:
-            items = self._align_sources(sentences)
+        items = self._inputs(sentences)
         batch = pad(items, self._pad_id, device=self.device)
         captures = {name: Capture() for name in names}
         state: dict[str, Any] = {"src_index": batch.word_index, "src_words": batch.words}
@@ -492,7 +661,12 @@ class HFBackend(Backend):
                     input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
                 )
             else:
-                self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+                # the encoder alone: a masked-LM head's vocabulary logits are not a site
+                self.model.base_model(
+                    input_ids=batch.input_ids, attention_mask=batch.attention_mask
+                )
+        import numpy as np
+
         out: list[dict[str, np.ndarray]] = [{} for _ in sentences]
         for name, capture in captures.items():
             if not capture.chunks:
@@ -500,6 +674,9 @@ class HFBackend(Backend):
             tensor = capture.chunks[-1].numpy()
             is_dec = self._by_name[name].stack == "dec"
             for b in range(len(sentences)):
+                if tokens:
+                    out[b][name] = tensor[b, : len(items[b].ids)].astype(np.float32, copy=False)
+                    continue
                 if is_dec:  # position p consumed target token p - 1
                     index = [None, *tgt_items[b].word_index[:-1]]
                     n_words = len(tgt_items[b].words)
@@ -521,7 +698,7 @@ class HFBackend(Backend):
         import torch
 
         if self.kind == "encoder":
-            return super().translate(sentences, beam=beam, max_len=max_len)
+            return self.fill_masks(sentences, batch_size=batch_size, should_stop=should_stop)
         if beam < 1:
             raise NeurotuiError(f"beam must be at least 1 (got {beam})")
         results: list[Translation] = []
@@ -607,6 +784,98 @@ class HFBackend(Backend):
             extra={"ids": ids, "pieces": list(self.tokenizer.convert_ids_to_tokens(content))},
         )
 
+    # -- an encoder's read-out: the masked-token prediction -------------------------------
+    @property
+    def fills_masks(self) -> bool:
+        """An encoder with its masked-LM head (``…ForMaskedLM``): it can fill ``[MASK]``."""
+        return self.kind == "encoder" and self.model.get_output_embeddings() is not None
+
+    def mask_sentence(self, sentence: str) -> str:
+        """``sentence`` with every ``[MASK]`` word spelled as this tokenizer's mask token
+        (``<mask>`` for RoBERTa), so one spelling works for every encoder."""
+        token = self.tokenizer.mask_token
+        if not token:
+            return sentence
+        return " ".join(token if w == MASK else w for w in sentence.split())
+
+    def fill_masks(
+        self,
+        sentences: Sequence[str],
+        *,
+        k: int = FILL_TOP_K,
+        batch_size: int = 64,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[Translation]:
+        """Top-``k`` fills of each ``[MASK]`` (``translate`` for an encoder).
+
+        Why through ``translate``: every consumer of a read-out — ``neurotui translate``
+        with ``--clamp``/``--ablate``, the app's Manipulate mode, replays — then compares
+        an encoder's original and modified predictions with no code of its own.
+        ``Translation.text`` is the sentence with each mask replaced by its best fill
+        (so the word diff marks a changed fill), ``logprob`` the best fills' summed
+        log-probability, ``extra["fills"]`` the top-``k`` ``[piece, probability]`` per mask.
+        """
+        import torch
+
+        if not self.fills_masks:
+            raise Unsupported(
+                f"encoder model {self.name} does not translate and has no masked-LM head to "
+                "fill a [MASK] (a …ForMaskedLM checkpoint has one)"
+            )
+        results: list[Translation] = []
+        with torch.inference_mode():
+            for start in range(0, len(sentences), max(1, batch_size)):
+                if should_stop is not None and should_stop():
+                    raise Cancelled("fill-mask cancelled")
+                chunk = list(sentences[start : start + batch_size])
+                results.extend(self._fill_batch(chunk, start, k))
+        return results
+
+    def _fill_batch(self, sentences: list[str], first: int, k: int) -> list[Translation]:
+        import torch
+
+        mask_id = self.tokenizer.mask_token_id
+        items = self._align_sources([self.mask_sentence(s) for s in sentences])
+        for n, item in enumerate(items):
+            if mask_id not in item.ids and self.mask_word is not None and item.words:
+                items[n] = item = _masked_word(
+                    item, min(self.mask_word, len(item.words) - 1), mask_id
+                )
+            if mask_id not in item.ids:
+                raise DataError(
+                    f"sentence {first + n + 1} has no {MASK} to fill (an encoder's read-out "
+                    "is its prediction for a masked word)"
+                )
+        batch = pad(items, self._pad_id, device=self.device)
+        state = {"src_index": batch.word_index, "src_words": batch.words}
+        with self._running(**state):
+            logits = self.model(
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask
+            ).logits
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        out = []
+        for b, source in enumerate(sentences):
+            words = list(items[b].words)
+            fills, best = [], 0.0
+            masks = [t for t, i in enumerate(items[b].ids) if i == mask_id]
+            for t in masks:
+                top = torch.topk(logp[b, t], k)
+                pieces = [self._piece(int(i)) for i in top.indices.tolist()]
+                probs = [float(v) for v in top.values.exp().tolist()]
+                fills.append([[p, round(q, 6)] for p, q in zip(pieces, probs, strict=True)])
+                best += float(top.values[0])
+                w = items[b].word_index[t]
+                if w is not None:
+                    words[w] = pieces[0]
+            text = " ".join(words)
+            out.append(Translation(source, text, text.split(), best, extra={"fills": fills}))
+        return out
+
+    def _piece(self, token_id: int) -> str:
+        """A vocabulary entry as a word (``##s`` stays as is: it is a word's end)."""
+        text = self.tokenizer.decode([token_id]).strip()
+        return text or str(self.tokenizer.convert_ids_to_tokens(token_id))
+
     def perplexity(self, sentences: Sequence[str], *, batch_size: int = 64) -> float:
         import math
 
@@ -631,6 +900,17 @@ class HFBackend(Backend):
         if count == 0:
             raise NeurotuiError("perplexity needs at least one token")
         return math.exp(total / count)
+
+
+def _masked_word(item: Aligned, word: int, mask_id: int) -> Aligned:
+    """``item`` with the pieces of ``word`` replaced by one mask token (still that word)."""
+    at = [t for t, w in enumerate(item.word_index) if w == word]
+    if not at:
+        return item
+    first, last = at[0], at[-1] + 1
+    ids = [*item.ids[:first], mask_id, *item.ids[last:]]
+    index = [*item.word_index[:first], word, *item.word_index[last:]]
+    return Aligned(item.words, ids, index)
 
 
 def aggregate(

@@ -76,10 +76,11 @@ def _align_fast(tokenizer: Any, words: list[str], *, target: bool, special: bool
     ids = list(enc["input_ids"])
     offsets = enc["offset_mapping"]
     special_mask = enc.get("special_tokens_mask") or [0] * len(ids)
+    mask_id = getattr(tokenizer, "mask_token_id", None)
     word_index: list[int | None] = []
-    for (start, end), is_special in zip(offsets, special_mask, strict=True):
+    for (start, end), is_special, token in zip(offsets, special_mask, ids, strict=True):
         wi = None
-        if not is_special:
+        if not is_special or token == mask_id:  # a [MASK] stands for a word of the text
             # first non-space character of the token's span (byte-level BPE tokens may
             # include the space before a word)
             for pos in range(start, end):

@@ -6,7 +6,9 @@
 
 * ``neurotui_format`` present → the project's LSTMs (:mod:`neurotui.models.checkpoint`);
 * ``model_type`` present (and no ``neurotui_format``) → a Hugging Face directory, opened by
-  ``neurotui.models.hf.load_hf_backend`` (imported only then: transformers is optional).
+  ``neurotui.models.hf.load_hf_backend`` (imported only then: transformers is optional);
+* a ``.gguf`` file, or a folder without ``config.json`` holding one → a GGUF model, opened
+  by the same loader (transformers dequantises it).
 
 Anything else — a missing path, a pickled checkpoint, an HDF5 store or a text file given
 as a model — is a one-line :class:`CheckpointError`.
@@ -19,6 +21,7 @@ folder: ``{"src": …, "ref": …}`` for translation, ``{"text": …}`` for a la
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,9 +55,19 @@ def resolve(name_or_path: str | Path) -> Path:
     raise CheckpointError(f"{text}: no such model directory or bundled model name{hint}")
 
 
-def load_backend(name_or_path: str | Path, device: str | torch.device | None = "auto") -> Backend:
-    """Open a model by bundled name or path; see the module docstring."""
-    from neurotui.device import resolve_device
+def load_backend(
+    name_or_path: str | Path,
+    device: str | torch.device | None = "auto",
+    *,
+    dtype: str = "auto",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Backend:
+    """Open a model by bundled name or path; see the module docstring.
+
+    ``dtype`` (``auto``/``float32``/``bfloat16``/``float16``) and ``progress`` (the
+    ``(stage, done, total)`` protocol of extraction) apply to Hugging Face models; the
+    project's LSTMs always run in float32 and load in an instant.
+    """
     from neurotui.models.checkpoint import (
         CONFIG,
         find_pickles,
@@ -67,6 +80,8 @@ def load_backend(name_or_path: str | Path, device: str | torch.device | None = "
     path = resolve(name_or_path)
     if path.is_file():
         kind = sniff(path)
+        if kind == "gguf":
+            return _load_hf(path, device, dtype, progress)
         if kind in ("pickle", "torch-zip"):
             raise refuse_pickle(path)
         if kind == "hdf5":
@@ -78,10 +93,13 @@ def load_backend(name_or_path: str | Path, device: str | torch.device | None = "
                 f"{path}: a weights file alone; give its directory (with {CONFIG} and vocabularies)"
             )
         raise CheckpointError(
-            f"{path}: not a model checkpoint ({kind} file); expected a directory with {CONFIG}"
+            f"{path}: not a model checkpoint ({kind} file); expected a directory with "
+            f"{CONFIG} or a .gguf file"
         )
     config_path = path / CONFIG
     if not config_path.is_file():
+        if any(p.suffix.lower() == ".gguf" for p in path.iterdir()):
+            return _load_hf(path, device, dtype, progress)
         pickles = find_pickles(path)
         if pickles:
             raise refuse_pickle(pickles[0])
@@ -89,21 +107,37 @@ def load_backend(name_or_path: str | Path, device: str | torch.device | None = "
             f"{config_path}: missing — {path} is not a model checkpoint directory"
         )
     config = read_json(config_path, "model config")
-    dev = device if not isinstance(device, (str, type(None))) else resolve_device(device)
-    name = path.name
     if "neurotui_format" in config:
-        return load_lstm_checkpoint(path, config, device=dev, name=name)
-    if "model_type" in config:
-        try:
-            from neurotui.models.hf import load_hf_backend
-        except ModuleNotFoundError as exc:
+        from neurotui.device import resolve_device
+
+        if dtype not in ("auto", "float32"):
             raise CheckpointError(
-                f"{path}: a Hugging Face model, but Hugging Face support is not installed ({exc.name} missing; pip install 'neurotui[hf]')"
-            ) from None
-        return load_hf_backend(path, dev)
+                f"--dtype {dtype}: {path.name} is a neurotui LSTM checkpoint, which runs in "
+                "float32 only"
+            )
+        dev = device if not isinstance(device, (str, type(None))) else resolve_device(device)
+        return load_lstm_checkpoint(path, config, device=dev, name=path.name)
+    if "model_type" in config:
+        return _load_hf(path, device, dtype, progress)
     raise CheckpointError(
         f"{config_path}: neither a neurotui checkpoint (no 'neurotui_format') nor a Hugging Face model (no 'model_type')"
     )
+
+
+def _load_hf(
+    path: Path,
+    device: str | torch.device | None,
+    dtype: str,
+    progress: Callable[[str, int, int], None] | None,
+) -> Backend:
+    """A Hugging Face folder or GGUF file (transformers is optional: say so if absent)."""
+    try:
+        from neurotui.models.hf import load_hf_backend
+    except ModuleNotFoundError as exc:
+        raise CheckpointError(
+            f"{path}: a Hugging Face model, but Hugging Face support is not installed ({exc.name} missing; pip install 'neurotui[hf]')"
+        ) from None
+    return load_hf_backend(path, device, dtype=dtype, progress=progress)
 
 
 def read_card(directory: Path) -> dict[str, Any] | None:

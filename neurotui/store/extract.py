@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SIDES = ("encoder", "decoder", "both")
 AGGREGATIONS = ("first", "last", "mean")
+#: what a row of the store is: a whitespace word of the text, or a token the model sees
+ROWS = ("words", "tokens")
 #: sentences handed to the backend per call (it batches inside); sets progress granularity
 _STEP = 256
 
@@ -38,7 +40,8 @@ class ExtractResult:
     sentences: int = 0
     tokens: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # extraction only (the rate's denominator)
+    load_seconds: float = 0.0  # opening the model (tens of seconds for a GGUF file)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -100,25 +103,100 @@ def extract(
     dtype: str = "float32",
     summary: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
+    rows: str = "words",
+    bos: bool | None = None,
+    model_dtype: str = "auto",
 ) -> ExtractResult:
-    """Extract activations of ``model`` over ``text`` into the store ``out``."""
-    import time
+    """Extract activations of ``model`` over ``text`` into the store ``out``.
 
-    from neurotui.store.writer import StoreWriter
+    ``rows="tokens"`` writes one row per token the model sees (sub-word pieces, special
+    tokens included; the store's tokens are the piece strings) instead of one per word.
+    ``bos`` forces a leading BOS on (``True``) or off (``False``); ``None`` follows the
+    tokenizer. ``model_dtype`` is the model's compute type (``--dtype`` of other commands).
+    """
+    import time
 
     t0 = time.perf_counter()
     if aggregation not in AGGREGATIONS:
         raise NeurotuiError(f"--aggregation {aggregation}: choose one of {', '.join(AGGREGATIONS)}")
     if batch_size < 1:
         raise NeurotuiError(f"--batch-size {batch_size}: must be at least 1")
+    if rows not in ROWS:
+        raise NeurotuiError(f"--rows {rows}: choose one of {', '.join(ROWS)}")
     text = Path(text)
     out = Path(out)
     words = read_sentences(text)
     lines = [" ".join(w) for w in words]
     result = ExtractResult(sentences=len(lines))
     _warn_duplicates(text, lines, result.warnings)
-    backend = _load(model, device)
+    backend = _load(model, device, model_dtype, progress)
+    loaded = time.perf_counter()
+    result.load_seconds, t0 = loaded - t0, loaded
+    saved_bos = _set_bos(backend, bos)
+    try:
+        return _extract_with(
+            backend, model, text, out, words, lines, result, t0,
+            sites=sites, side=side, targets=targets, aggregation=aggregation,
+            batch_size=batch_size, device=device, dtype=dtype, summary=summary,
+            progress=progress, rows=rows,
+        )  # fmt: skip
+    finally:
+        if saved_bos is not _NO_BOS:
+            backend.bos = saved_bos  # type: ignore[attr-defined]
+
+
+_NO_BOS = object()
+
+
+def _set_bos(backend: Backend, bos: bool | None) -> Any:
+    """Apply ``--bos/--no-bos`` to ``backend``; return the setting to restore after."""
+    if not hasattr(backend, "bos"):
+        if bos is not None:
+            raise NeurotuiError(
+                f"--{'' if bos else 'no-'}bos: model {backend.name} reads words, it has no BOS token"
+            )
+        return _NO_BOS
+    if bos is True and backend.uses_bos() is None:  # type: ignore[attr-defined]
+        raise NeurotuiError(f"--bos: the tokenizer of {backend.name} has no BOS token")
+    saved = backend.bos  # type: ignore[attr-defined]
+    if bos is not None:
+        backend.bos = bos  # type: ignore[attr-defined]
+    return saved
+
+
+def _extract_with(
+    backend: Backend,
+    model: Any,
+    text: Path,
+    out: Path,
+    words: list[list[str]],
+    lines: list[str],
+    result: ExtractResult,
+    t0: float,
+    *,
+    sites: Sequence[str] | None,
+    side: str,
+    targets: str | Path | None,
+    aggregation: str,
+    batch_size: int,
+    device: str,
+    dtype: str,
+    summary: bool,
+    progress: Callable[[str, int, int], None] | None,
+    rows: str,
+) -> ExtractResult:
+    """The body of :func:`extract` once the model is loaded and its BOS set."""
+    import time
+
+    from neurotui.store.writer import StoreWriter
+
     grouped = choose_sites(backend, sites, side)
+    if rows == "tokens":
+        if "decoder" in grouped:
+            raise NeurotuiError(
+                "--rows tokens: decoder sites have word rows only; use --side encoder"
+            )
+        words = backend.token_rows(lines)
     target_words: list[list[str]] | None = None
     target_origin: dict[str, Any] | None = None
     if "decoder" in grouped:
@@ -148,14 +226,18 @@ def extract(
                 )
     rows_of = {"encoder": words, "decoder": target_words}
     paths = side_paths(out, list(grouped))
+    uses_bos = getattr(backend, "uses_bos", None)
     base_meta = {
         "model": {
             "name": backend.name,
             "kind": backend.kind,
             "path": str(model) if not hasattr(model, "sites") else backend.name,
             "device": str(getattr(backend, "device", device)),
+            "dtype": str(getattr(backend, "dtype", "float32")).replace("torch.", ""),
         },
-        "aggregation": aggregation,
+        "aggregation": aggregation if rows == "words" else None,
+        "rows": rows,
+        "bos": uses_bos() if uses_bos is not None else None,
         "extraction": {
             "batch_size": batch_size,
             "dtype": dtype,
@@ -166,10 +248,10 @@ def extract(
     writers: dict[str, StoreWriter] = {}
     try:
         for s, pairs in grouped.items():
-            rows = rows_of[s]
-            assert rows is not None
+            side_rows = rows_of[s]
+            assert side_rows is not None
             meta = dict(base_meta, side=s)
-            total = sum(len(r) for r in rows)  # every line's rows are checked below
+            total = sum(len(r) for r in side_rows)  # every line's rows are checked below
             writers[s] = StoreWriter(
                 paths[s], pairs, dtype=dtype, metadata=meta, expected_tokens=total, rows=total
             )
@@ -179,9 +261,12 @@ def extract(
             tgt = None
             if target_words is not None:
                 tgt = [" ".join(t) for t in target_words[start : start + _STEP]]
-            acts = backend.encode(
-                batch, names, targets=tgt, aggregation=aggregation, batch_size=batch_size
-            )
+            if rows == "tokens":
+                acts = backend.encode_tokens(batch, names, batch_size=batch_size)
+            else:
+                acts = backend.encode(
+                    batch, names, targets=tgt, aggregation=aggregation, batch_size=batch_size
+                )
             if len(acts) != len(batch):
                 raise DataError(
                     f"{text}: model {backend.name} returned {len(acts)} results for "
@@ -197,9 +282,10 @@ def extract(
                         got = None if arr is None else arr.shape[0]
                         if got != len(toks):
                             where = text if s == "encoder" else (targets or "model output")
+                            unit = "tokens" if rows == "tokens" else "words"
                             raise DataError(
                                 f"{where}:{i + 1}: model {backend.name} returned {got} rows at "
-                                f"site {name} for a line of {len(toks)} words"
+                                f"site {name} for a line of {len(toks)} {unit}"
                             )
                         part[name] = arr
                     writers[s].add(toks, part)
@@ -219,12 +305,17 @@ def extract(
     return result
 
 
-def _load(model: Any, device: str) -> Backend:
+def _load(
+    model: Any,
+    device: str,
+    dtype: str = "auto",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Backend:
     if hasattr(model, "encode") and hasattr(model, "sites"):
         return model  # already a Backend
     from neurotui.models.registry import load_backend
 
-    return load_backend(model, device)
+    return load_backend(model, device, dtype=dtype, progress=progress)
 
 
 def _report(

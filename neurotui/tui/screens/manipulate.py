@@ -481,6 +481,7 @@ original and modified outputs side by side, changed tokens marked.
         cached = [self._originals.get(key) for key in keys]
         chosen = (self.op, self.value, self.unit, self.positions_kind)
         where = {"store": opened.name, "sentence": sentence, "token": self.token}
+        where_token = self.token
         originals = self._originals
 
         def job(ctx: JobContext) -> Outcome:
@@ -490,6 +491,8 @@ original and modified outputs side by side, changed tokens marked.
             backend = ctx.backend
             bound = _bind_module.bind(spec, backend, store, sentences=sources[:1])
             settings = DecodeSettings()
+            if backend.kind == "encoder":  # the read-out: fill the cursor word, masked
+                return _fill_job(ctx, bound, sources, settings, where_token, chosen, sentence)
             missing = [k for k, t in enumerate(cached) if t is None]
             if missing:
                 fresh = translate(
@@ -659,6 +662,11 @@ original and modified outputs side by side, changed tokens marked.
             c = outcome.comparison
             original.append_text(marked(c.original.tokens, c.original_changed, "strike red"))
             modified.append_text(marked(c.modified.tokens, c.modified_changed, "bold green"))
+            if "fills" in c.original.extra:  # an encoder: its top fills of the cursor word
+                from neurotui.intervene.compare import format_fills
+
+                scores.append("fills ", style="bold")
+                scores.append(f"{format_fills(c.original)}\n   → {format_fills(c.modified)}\n")
             scores.append(f"log-prob {c.original.logprob:.2f} → {c.modified.logprob:.2f}")
             if outcome.bleu is not None:
                 scores.append(f"   BLEU vs reference {outcome.bleu:.1f}")
@@ -691,6 +699,30 @@ original and modified outputs side by side, changed tokens marked.
             text.append("\n   → " if c.changed else "\n   = ", style="dim")
             text.append_text(marked(c.modified.tokens, c.modified_changed, "bold green"))
         return text
+
+
+def _fill_job(
+    ctx: JobContext,
+    bound: Any,
+    sources: list[str],
+    settings: Any,
+    token: int,
+    chosen: tuple[Any, ...],
+    sentence: int,
+) -> Outcome:
+    """An encoder's manipulation: its top fills for the cursor word, masked, original vs
+    modified (no cached originals: they depend on the cursor word)."""
+    from neurotui.intervene.compare import compare
+
+    backend = ctx.backend
+    saved = getattr(backend, "mask_word", None)
+    backend.mask_word = token  # type: ignore[attr-defined]
+    try:
+        comparison = compare(backend, sources[:1], bound, settings, ctx.should_stop)[0]
+    finally:
+        backend.mask_word = saved  # type: ignore[attr-defined]
+    description = "; ".join(b.to_intervention().describe() for b in bound)
+    return Outcome(sentence, comparison, description, None, device_label(backend), chosen, [], None)
 
 
 def _safe_names(opened: OpenStore, neurons: list[int]) -> list[str]:

@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from neurotui.tui.session import OpenStore
 
 
+#: request id of the model-loading progress events (not a request of the runner)
+LOADING = "loading-model"
+
+
 class RunnerEvent(Message):
     """An intervention-runner event, carried from its worker thread onto the screen."""
 
@@ -133,10 +137,17 @@ class RunnerModeScreen(Screen[None]):
             self.close_runner()
             device = getattr(self.app, "device_name", "auto")
 
+            def loading(stage: str, done: int, total: int) -> None:
+                """Loading stages in the header (a GGUF file takes tens of seconds)."""
+                from neurotui.intervene.runner import Progress
+
+                self.device = f"{stage.removeprefix('load: ')} ({done}/{total})"
+                self.post_message(RunnerEvent(Progress(LOADING, None, done, total, stage)))
+
             def factory() -> Backend:
                 from neurotui.models.registry import load_backend
 
-                backend = load_backend(name, device)
+                backend = load_backend(name, device, progress=loading)
                 self.device = device_label(backend)  # a str swap: safe from the worker
                 return backend
 
@@ -174,6 +185,9 @@ class RunnerModeScreen(Screen[None]):
 
         event = message.event
         runner = self.runner
+        if event.request_id == LOADING:  # the model is loading: show its stage
+            self.render_panels()
+            return
         if runner is None or event.request_id != self.pending:
             return
         if isinstance(event, Progress):
