@@ -1,11 +1,20 @@
-"""``neurotui top-words STORE NEURON`` — what one neuron responds to (words and contexts)."""
+"""``neurotui top-words STORE NEURON`` — what one neuron responds to (words and contexts)
+and, for an MLP neuron of a causal LM or decoder, what it writes: the tokens it promotes
+and suppresses, read from the store's model (or ``--model``)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from neurotui.commands.argtypes import nonneg_int, positive_int
-from neurotui.commands.common import add_json_arg, print_json
+from neurotui.commands.common import add_device_arg, add_json_arg, load_stages, print_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from neurotui.analysis.output_side import OutputSide
+    from neurotui.store.api import Store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "NeuroX's top words (mean |z-score| per word type, relative to the best type), "
             "the signed variant with word frequencies (highest and lowest mean z), the "
-            "top and bottom activating contexts, and a random and per-quantile sample."
+            "top and bottom activating contexts, and a random and per-quantile sample. "
+            "For an MLP neuron (.ffn site) of a causal LM or decoder, also the tokens it "
+            "promotes and suppresses (its output weights through the final norm and the "
+            "unembedding), when the store's model (or --model) can be loaded."
         ),
     )
     p.add_argument("store", metavar="STORE", help="activation store")
@@ -28,6 +40,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--window", type=nonneg_int, default=5, help="context words on each side (default 5)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random samples")
+    p.add_argument(
+        "--model",
+        metavar="M",
+        help="model for the promoted/suppressed tokens (default: the store's own model)",
+    )
+    p.add_argument(
+        "--no-model",
+        action="store_true",
+        help="skip the promoted/suppressed tokens (no model is loaded)",
+    )
+    add_device_arg(p)
     add_json_arg(p)
 
 
@@ -48,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         ctx_bottom = idx.extreme_contexts(gid, args.k, bottom=True, window=args.window)
         rnd = idx.random_contexts(gid, args.k, seed=args.seed, window=args.window)
         quant = idx.quantile_contexts(gid, 5, 2, seed=args.seed, window=args.window)
+        output = _output_side(store, gid, args)
+    effect = output.effect if output is not None else None
+    promoted = [{"token": t, "score": v} for t, v in (effect.promoted if effect else [])]
+    suppressed = [{"token": t, "score": v} for t, v in (effect.suppressed if effect else [])]
     if args.json:
         print_json(
             {
@@ -62,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
                 "quantile_contexts": [
                     {"range": list(r), "contexts": [asdict(c) for c in cs]} for r, cs in quant
                 ],
+                "promoted": promoted,
+                "suppressed": suppressed,
+                "output_model": output.model if output is not None else None,
+                "output_note": output.note if output is not None else "",
             }
         )
         return 0
@@ -75,6 +106,11 @@ def run(args: argparse.Namespace) -> int:
         "lowest mean z (count):     "
         + ", ".join(f"{w.word} {w.score:+.2f} ({w.count})" for w in low)
     )
+    if effect is not None:
+        print(f"promotes ({Path(str(output.model)).name}):".ljust(27) + _tokens(promoted))
+        print("suppresses:".ljust(27) + _tokens(suppressed))
+    elif output is not None and output.note:
+        print(f"promoted tokens: {output.note}")
     for title, rows in (
         ("top contexts", ctx_top),
         ("bottom contexts", ctx_bottom),
@@ -88,3 +124,36 @@ def run(args: argparse.Namespace) -> int:
         for c in rows:
             print(f"  [{lo:+.2f}, {hi:+.2f}]  {c.value:+8.3f}  {c.text()}")
     return 0
+
+
+def _tokens(rows: list[dict[str, Any]]) -> str:
+    """``tok +1.23, …``, tokens as the model spells them (``repr`` when they hold spaces or
+    control characters, so a leading space stays visible)."""
+    out = []
+    for row in rows:
+        token = str(row["token"])
+        shown = token if token.isprintable() and token.strip() == token and token else repr(token)
+        out.append(f"{shown} {row['score']:+.2f}")
+    return ", ".join(out)
+
+
+def _output_side(store: Store, gid: int, args: argparse.Namespace) -> OutputSide | None:
+    """The neuron's promoted/suppressed tokens, or ``None`` when it has no output side.
+
+    The store's own model that cannot be loaded is a warning (the words and contexts are
+    still worth printing); a ``--model`` the user named that cannot be loaded is an error.
+    """
+    from neurotui.analysis.output_side import OutputSide, ffn_site, output_side
+    from neurotui.errors import NeurotuiError
+
+    if args.no_model or ffn_site(store.neuron_name(gid)) is None:
+        return None
+    try:
+        return output_side(
+            store, gid, args.k, model=args.model, device=args.device, progress=load_stages()
+        )
+    except NeurotuiError as exc:
+        if args.model:
+            raise
+        print(f"neurotui: warning: no promoted tokens: {exc}", file=sys.stderr)
+        return OutputSide(note=f"the store's model cannot be loaded ({exc})")

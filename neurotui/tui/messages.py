@@ -106,6 +106,15 @@ class CardData:
     partners: list[Partner] = field(default_factory=list)
     quantiles: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the model whose weights give the output side (an MLP neuron of a causal LM or
+    #: decoder, with a model known for the store); ``None``: the card shows no output side
+    output_model: str | None = None
+    #: tokens the neuron promotes / suppresses (token, score), once the model answered
+    promoted: list[tuple[str, float]] = field(default_factory=list)
+    suppressed: list[tuple[str, float]] = field(default_factory=list)
+    #: why there are no promoted tokens (the model could not be loaded …), or ""
+    output_note: str = ""
+    output_pending: bool = False
 
 
 class CardLoaded(JobMessage):
@@ -127,6 +136,25 @@ class CardDetailsLoaded(JobMessage):
         self.neuron = neuron
         self.histogram = histogram
         self.words = words
+
+
+class CardOutputLoaded(JobMessage):
+    """The output side of a card: tokens the neuron promotes and suppresses (or why not)."""
+
+    def __init__(
+        self,
+        store: str,
+        neuron: int,
+        promoted: list[tuple[str, float]],
+        suppressed: list[tuple[str, float]],
+        note: str = "",
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.neuron = neuron
+        self.promoted = promoted
+        self.suppressed = suppressed
+        self.note = note
 
 
 class RankingsListed(JobMessage):

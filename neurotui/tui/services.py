@@ -252,11 +252,14 @@ def build_card(
     others: list[OpenStore],
     partner_rankings: list[Ranking],
     ctx: Progress = NO_PROGRESS,
+    model: str | Path | None = None,
 ) -> CardData:
     """The quick part of the card: stored statistics, contexts and partners.
 
     Reads no activation column when the store has summaries (the histogram is then
     approximated from quantiles until :func:`card_details` delivers the exact one).
+    ``model`` (the app's ``--model``) overrides the store's own model for the output side,
+    which :func:`card_output` computes later (it may have to load the model).
     """
     store = opened.store
     exact = False
@@ -292,7 +295,10 @@ def build_card(
         for p in partners
         if p.model in by_name
     }
+    output_model = card_output_model(opened, neuron, model)
     return CardData(
+        output_model=output_model,
+        output_pending=output_model is not None,
         store=opened.name,
         neuron=neuron,
         name=store.neuron_name(neuron),
@@ -416,6 +422,56 @@ def _card_details_here(
     hist = exact_histogram(finite, lo, hi)
     ctx.check()
     return hist, top_words(opened, neuron)
+
+
+def card_output_model(
+    opened: OpenStore, neuron: int, override: str | Path | None = None
+) -> str | None:
+    """The model whose weights give this neuron's promoted tokens, or ``None`` when the
+    card has no output side (not an MLP neuron of a causal LM/decoder — LSTM states,
+    encoders, residual sites — or no model known). Decided from names: nothing is loaded."""
+    from neurotui.analysis.output_side import ffn_site, store_model
+
+    if ffn_site(opened.store.neuron_name(neuron)) is None:
+        return None
+    return store_model(opened.store, override)
+
+
+#: promoted and suppressed tokens the card lists
+CARD_OUTPUT_K = 8
+
+
+def card_output(
+    opened: OpenStore,
+    neuron: int,
+    model: str | Path,
+    device: str = "auto",
+    ctx: Progress = NO_PROGRESS,
+    k: int = CARD_OUTPUT_K,
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]], str]:
+    """The tokens ``neuron`` promotes and suppresses, and a note when there are none.
+
+    Loads ``model`` on first use (once per process; a model the Manipulate mode already
+    loaded is borrowed), in this worker. Loading is not cancelled when the cursor moves
+    on: the next neuron's card needs the same model, and an abandoned load would start
+    over. A model that cannot be loaded or read becomes the note (shown on the card), not
+    an error popup for every neuron the cursor passes.
+    """
+    from neurotui.analysis.output_side import output_side
+
+    title = f"Loading {Path(str(model)).name}"
+
+    def loading(stage: str, done: int, total: int) -> None:
+        ctx.progress(int(done), int(total), f"{title}: {stage}")
+
+    try:
+        found = output_side(opened.store, neuron, k, model=model, device=device, progress=loading)
+    except NeurotuiError as exc:
+        return [], [], f"no promoted tokens: {exc}"
+    ctx.check()
+    if found.effect is None:
+        return [], [], found.note
+    return found.effect.promoted, found.effect.suppressed, ""
 
 
 def find_partners(

@@ -27,6 +27,7 @@ from neurotui.tui.messages import (
     CardData,
     CardDetailsLoaded,
     CardLoaded,
+    CardOutputLoaded,
     JumpToNeuron,
     JumpToSentence,
     LabelsLoaded,
@@ -526,9 +527,18 @@ class AnalysisScreen(Screen[None]):
         others = self.napp.session.others()
         partner_rankings = [r for s in [opened] for r in (s.rankings or {}).values() if r.partners]
         stats = opened.stats
+        model = self.napp.model_path
 
         def work(ctx: object) -> CardData:
-            return services.build_card(opened, neuron, stats, others, partner_rankings, ctx)  # type: ignore[arg-type]
+            return services.build_card(
+                opened,
+                neuron,
+                stats,
+                others,
+                partner_rankings,
+                ctx,  # type: ignore[arg-type]
+                model=model,
+            )
 
         self.napp.jobs.start(self, "card", work, CardLoaded, title="Neuron card")
 
@@ -548,6 +558,8 @@ class AnalysisScreen(Screen[None]):
             self._scale_of(opened, card.neuron),
         )
         self._load_card_details(opened, card.neuron)
+        if card.output_model is not None:
+            self._load_card_output(opened, card.neuron, card.output_model)
 
     def _load_card_details(self, opened: OpenStore, neuron: int) -> None:
         """Exact histogram and top words: one column read, after the quick card is shown."""
@@ -558,6 +570,28 @@ class AnalysisScreen(Screen[None]):
             return CardDetailsLoaded(name, neuron, hist, words)
 
         self.napp.jobs.start(self, "card-details", work, lambda m: m, title="Neuron words")
+
+    def _load_card_output(self, opened: OpenStore, neuron: int, model: str) -> None:
+        """Promoted/suppressed tokens: the model's weights (loaded on first use, in a worker;
+        the card says it is loading meanwhile)."""
+        name = opened.name
+        device = self.napp.device_name
+
+        def work(ctx: object) -> CardOutputLoaded:
+            promoted, suppressed, note = services.card_output(opened, neuron, model, device, ctx)  # type: ignore[arg-type]
+            return CardOutputLoaded(name, neuron, promoted, suppressed, note)
+
+        self.napp.jobs.start(self, "card-output", work, lambda m: m, title="Promoted tokens")
+
+    def on_card_output_loaded(self, message: CardOutputLoaded) -> None:
+        """Fill in the card's promoted/suppressed tokens (if still the card shown)."""
+        message.stop()
+        opened = self.opened
+        if not self.napp.jobs.is_current(message) or opened is None:
+            return
+        if message.store != opened.name or message.neuron != opened.view.cursor:
+            return
+        self.query_one(NeuronCard).show_output(message.promoted, message.suppressed, message.note)
 
     def on_card_details_loaded(self, message: CardDetailsLoaded) -> None:
         """Fill in the card's exact histogram and words (if still the card shown)."""

@@ -41,23 +41,11 @@ class RunnerEvent(Message):
 
 def model_name_of(opened: OpenStore, override: str | Path | None = None) -> str | None:
     """The model to run for a store: ``override`` (the app's ``--model``) when given, else
-    the one the store was extracted from (its bundled name or path), if recorded.
+    the one the store was extracted from (its bundled name or path), if recorded; see
+    :func:`neurotui.analysis.output_side.store_model` (the neuron card asks the same)."""
+    from neurotui.analysis.output_side import store_model
 
-    Why the override wins: the user named the model on the command line; a store only
-    says which model made it, and the user may want another trained alike.
-    """
-    if override:
-        return str(override)
-    with contextlib.suppress(Exception):
-        model = dict(opened.store.metadata).get("model")
-        if isinstance(model, dict):
-            path = model.get("path")
-            if isinstance(path, str) and Path(path).exists():
-                return path
-            return model.get("name")
-        if isinstance(model, str):
-            return model
-    return None
+    return store_model(opened.store, override)
 
 
 def device_label(backend: Backend) -> str:
@@ -149,6 +137,10 @@ class RunnerModeScreen(Screen[None]):
 
                 backend = load_backend(name, device, progress=loading)
                 self.device = device_label(backend)  # a str swap: safe from the worker
+                # the neuron card's promoted tokens read this model's weights (no reload)
+                from neurotui.analysis.output_side import remember_backend
+
+                remember_backend(name, device, backend)
                 return backend
 
             self.runner = Runner(factory, on_event=lambda e: self.post_message(RunnerEvent(e)))

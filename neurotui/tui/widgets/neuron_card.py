@@ -9,6 +9,7 @@ you can move through and press Enter on to jump. All text is built with ``Text.a
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from rich.style import Style
 from rich.text import Text
@@ -58,7 +59,10 @@ class NeuronCard(VerticalScroll, can_focus=False):
 Statistics of the neuron under the list cursor: mean μ, standard deviation σ, range, a
 histogram over every token of the store (bars coloured like the sentences), the words it
 fires on most (▲ highest, ▼ lowest activations, with counts), its top and bottom contexts,
-and its best partner (highest |r|) in each other open model.
+and its best partner (highest |r|) in each other open model. For an MLP neuron (`.ffn`)
+of a causal LM or decoder whose model is known (the store's, or `--model`), also the
+tokens it **promotes** and **suppresses**: its output weights through the final norm's gain
+and the unembedding (the logit lens of one neuron; the model loads on first use).
 
 - **↑/↓** move through contexts and partners · **Enter** jump there (a context shows its
   sentence, a partner switches to the other model with that neuron selected)
@@ -86,6 +90,9 @@ and its best partner (highest |r|) in each other open model.
         yield Static(Text("No neuron selected", style=Style(dim=True)), id="card-head")
         yield Static(id="card-stats")
         yield Static(id="card-words")
+        output = Static(id="card-output")
+        output.display = False  # only cards of MLP neurons with a model show it
+        yield output
         yield OptionList(id="card-jumps")
 
     def show_loading(self, name: str) -> None:
@@ -111,6 +118,7 @@ and its best partner (highest |r|) in each other open model.
         self._head(card, note)
         self._stats(card)
         self._words(card)
+        self._output(card)
         self._jumps(card)
 
     def show_details(self, histogram: list[int], words: list[WordStat]) -> None:
@@ -124,6 +132,17 @@ and its best partner (highest |r|) in each other open model.
         card.extra["words_pending"] = False
         self._stats(card)
         self._words(card)
+
+    def show_output(
+        self, promoted: list[tuple[str, float]], suppressed: list[tuple[str, float]], note: str
+    ) -> None:
+        """The tokens the neuron promotes/suppresses arrived (or why there are none)."""
+        card = self.card
+        if card is None:
+            return
+        card.promoted, card.suppressed, card.output_note = promoted, suppressed, note
+        card.output_pending = False
+        self._output(card)
 
     def update_note(self, note: NeuronNote) -> None:
         """The user's name/note changed."""
@@ -198,6 +217,39 @@ and its best partner (highest |r|) in each other open model.
                 text.append(display_token(w.word), style=self.cmap.style(level // 2))
                 text.append(f" ×{w.count}", style=Style(dim=True))
         self.query_one("#card-words", Static).update(text)
+
+    def _output(self, card: CardData) -> None:
+        """Promoted/suppressed tokens: the neuron's output weights through the unembedding.
+
+        Model tokens (``</s>``, ``[SEP]``, ``Ġthe``) go in as plain segments, never markup.
+        """
+        text = Text()
+        widget = self.query_one("#card-output", Static)
+        widget.display = card.output_model is not None
+        if card.output_model is None:
+            widget.update(text)
+            return
+        model = display_token(Path(card.output_model).name)
+        if card.output_pending:
+            text.append(f"promoted tokens: loading {model}…", style=Style(dim=True, italic=True))
+        elif card.output_note:
+            text.append(card.output_note, style=Style(dim=True, italic=True))
+        for title, tokens, glyph, level in (
+            ("promotes", card.promoted, "▲", LEVELS),
+            ("suppresses", card.suppressed, "▼", -LEVELS),
+        ):
+            if not tokens:
+                continue
+            if text:
+                text.append("\n")
+            text.append(f"{glyph} {title}", style=Style(bold=True))
+            text.append(f"  ({model}, logit lens)\n", style=Style(dim=True))
+            for k, (token, score) in enumerate(tokens):
+                if k:
+                    text.append("  ")
+                text.append(display_token(token), style=self.cmap.style(level // 2))
+                text.append(f" {score:+.2f}", style=Style(dim=True))
+        widget.update(text)
 
     def _context_text(self, card: CardData, sentence: int, position: int, value: float) -> Text:
         text = self._context_full(card, sentence, position, value)
