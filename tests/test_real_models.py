@@ -237,6 +237,43 @@ def test_clamp_changes_the_smollm2_continuation(smol: Any) -> None:
     assert smol.active_hook_count() == 0
 
 
+def test_top_words_lists_what_a_smollm2_mlp_neuron_promotes(
+    smol: Any, smol_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``top-words`` on ``lm.l1.ffn:1063`` (``--model`` the GGUF file) lists the tokens of
+    ``W_U @ (norm_gain * down_proj.weight[:, n])`` of block 0, written out here."""
+    import json
+
+    from neurotui import cli
+    from neurotui.analysis import output_side
+    from neurotui.store.extract import extract
+
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(TEXT) + "\n", encoding="utf-8")
+    store = tmp_path / "smol.h5"
+    extract(smol, text, store, sites=["lm.l1.ffn"], rows="tokens", summary=False)
+    # the module's model, lent as the app's Manipulate mode lends its own (no second load)
+    output_side.remember_backend(smol_file, "cpu", smol)
+    try:
+        args = ["top-words", str(store), "lm.l1.ffn:1063", "-k", "10", "--json"]
+        code = cli.main([*args, "--model", str(smol_file), "--device", "cpu"])
+    finally:
+        output_side.forget_models()
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["name"] == "lm.l1.ffn:1063"
+    model = smol.model
+    column = model.model.layers[0].mlp.down_proj.weight[:, 1063].detach().float()
+    gain = model.model.norm.weight.detach().float()
+    scores = model.get_output_embeddings().weight.detach().float() @ (gain * column)
+    for key, values in (("promoted", scores), ("suppressed", -scores)):
+        top = torch.topk(values, 10)
+        want = smol.tokenizer.convert_ids_to_tokens(top.indices.tolist())
+        assert [r["token"] for r in doc[key]] == want, key
+        sign = 1.0 if key == "promoted" else -1.0
+        got = [r["score"] for r in doc[key]]
+        assert got == pytest.approx((sign * top.values).tolist(), rel=1e-4, abs=1e-5)
+
+
 # -- MiniLM from its folder --------------------------------------------------------------------
 
 
