@@ -326,6 +326,15 @@ class NeurotuiApp(App[None]):
         self.mono = not self.mono
         self._colours_changed()
 
+    def action_command_palette(self) -> None:
+        """The command palette (ctrl+p), guarded against a Textual crash (see ``Palette``)."""
+        from textual.command import CommandPalette
+
+        from neurotui.tui.commands import Palette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(Palette(id="--command-palette"))
+
     # -- help ----------------------------------------------------------------------------
     def action_help(self) -> None:
         """Help for the focused pane plus every binding."""

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.tui.app import NeurotuiApp
@@ -158,3 +158,22 @@ class ModelCommands(_Base):
 
 
 PROVIDERS = (NeuronCommands, RankingCommands, ThemeCommands, ModelCommands)
+
+
+class Palette(CommandPalette):
+    """Textual's command palette, safe against PgUp/PgDn before its list is laid out.
+
+    Why: in Textual 8.2.8 the palette's list receives its first commands before it has a
+    size; it then knows no line of any command, and ``OptionList._move_page`` looks the
+    highlighted command's line up in that empty map — ``KeyError: 0`` ends the app. A
+    user who opens the palette and pages down at once (the monkey test did) hit it. A
+    page step with nothing laid out has nothing to move to, so it is dropped.
+    """
+
+    def _action_command_list(self, action: str) -> None:
+        if action in ("page_up", "page_down"):
+            commands = self.query_one(CommandList)
+            lines = getattr(commands, "_index_to_line", None)
+            if isinstance(lines, dict) and (commands.highlighted or 0) not in lines:
+                return
+        super()._action_command_list(action)
