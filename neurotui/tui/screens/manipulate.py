@@ -23,7 +23,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from neurotui.errors import NeurotuiError
 from neurotui.intervene import bind as _bind_module
@@ -35,6 +35,7 @@ from neurotui.tui.screens.runner_mode import (
     marked,
     model_name_of,
 )
+from neurotui.tui.widgets.footer import Footer
 from neurotui.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:  # pragma: no cover
