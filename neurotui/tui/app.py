@@ -294,6 +294,7 @@ class NeurotuiApp(App[None]):
             background=variables.get("background", "#000000"),
             foreground=variables.get("foreground", "#FFFFFF"),
             mono=self.mono,
+            dark=bool(getattr(self.current_theme, "dark", True)),
         )
 
     def _colours_changed(self) -> None:
