@@ -18,8 +18,8 @@ grew by 0. Before the footer fix the same storm grew by 94–143 MiB and 4,000 k
 leak of that size fails 100 MiB; the caches stay well within it.
 
 Found by this test and fixed (each with its regression test below): PgUp/PgDn in a
-palette not laid out yet, a second Enter in the palette, Textual's ANSI themes, the
-footer's leak, and the manipulation mode on unreadable tokens.
+palette not laid out yet, a second Enter in the palette or a prompt, Textual's ANSI
+themes, the footer's leak, and the manipulation mode on unreadable tokens.
 
 ``NEUROTUI_MONKEY_KEYS`` overrides the number of keys on the sample store (CI: 1,200, about
 a minute on the 2-core box); ``bench/bench_monkey.py`` runs longer storms by hand.
@@ -118,6 +118,31 @@ def test_a_second_enter_in_the_palette_does_not_crash(keys: list[str], mode: str
             await pilot.pause(0.3)
             assert app.is_running and app.current_mode == mode
             assert app.screen.id != "--command-palette"
+
+    flow()  # run_test re-raises what ended the app
+
+
+@pytest.mark.parametrize("keys", [["enter", "enter"], ["enter", "escape"]])
+def test_keys_typed_behind_the_one_closing_a_prompt_do_not_crash(keys: list[str]) -> None:
+    """Regression: the jump prompt's second Enter (or an Escape) arrived after the first
+    had closed it and closed it again, popping the screen under it (ScreenStackError)."""
+    from textual import events
+
+    @sync
+    async def flow() -> None:
+        app = NeurotuiApp(stores=make_partner_stores(), open_default=False, device="cpu")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            await pilot.press("colon")
+            await pilot.pause(0.2)
+            assert type(app.screen).__name__ == "PromptScreen"
+            for key in keys:  # queued together, as a fast typist sends them
+                event = events.Key(key, None)
+                event.set_sender(app)
+                app._driver.send_message(event)
+            await pilot.pause(0.3)
+            assert app.is_running and app.current_mode == "analysis"
+            assert type(app.screen).__name__ == "AnalysisScreen"
 
     flow()  # run_test re-raises what ended the app
 
