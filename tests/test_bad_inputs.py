@@ -702,3 +702,57 @@ def test_a_beam_that_cannot_fit_is_refused(
         ["translate", str(tiny_model), "a b", "--beam", "100000000000", "--device", "cpu"], capsys
     )
     assert "--beam 100000000000 needs about" in line and "is available" in line, line
+
+
+HUGE_RANGE = "enc.l0.fw:0-99999999999"  # 10¹¹ neurons: 4.37 TiB once expanded
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--ablate", HUGE_RANGE), ("--clamp", HUGE_RANGE + "=1")]
+)
+def test_a_neuron_range_that_cannot_fit_is_refused_before_expanding(
+    flag: str, value: str, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    argv = ["translate", str(tiny_model), "a b", flag, value, "--device", "cpu", "--no-log"]
+    line = run_cli(argv, capsys)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert f"{flag} '{value}' (100,000,000,000 neurons) needs about 4.37 TiB" in line, line
+    assert "is available" in line, line
+    assert grown_mib < 200, f"grew {grown_mib:.0f} MiB before refusing"
+
+
+def test_neuron_ranges_are_sized_together_and_against_the_memory_there_is(
+    tiny_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from neurotui.intervene.flags import NEURON_BYTES, parse_ablate
+
+    assert parse_ablate("s:0-3,7,5-5").neurons == (0, 1, 2, 3, 7, 5)  # what fits still expands
+    monkeypatch.setattr("neurotui.resources.available_memory", lambda: 20 * NEURON_BYTES)
+    assert len(parse_ablate("s:0-9,20-29").neurons) == 20  # exactly what there is
+    argv = ["translate", str(tiny_model), "a b", "--device", "cpu", "--no-log"]
+    line = run_cli([*argv, "--ablate", "enc.l0.fw:0-9,20-30"], capsys)  # 21 neurons, two spans
+    assert "(21 neurons) needs about 1008 B of memory, and 960 B is available" in line, line
+
+
+def test_ablate_refuses_more_neurons_than_the_model_has_before_ranking(
+    tiny_model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import neurotui.intervene.workflows as workflows
+
+    def no_ranking(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the ranking was looked up before the step counts were checked")
+
+    monkeypatch.setattr(workflows, "ablation_ranking", no_ranking)
+    src, ref = tmp_path / "src.txt", tmp_path / "ref.txt"
+    src.write_text("a b\n")
+    ref.write_text("a b\n")
+    argv = ["ablate", str(tiny_model), "--src", str(src), "--ref", str(ref), "--no-log"]
+    argv += ["--ranking", str(tmp_path / "r.json"), "--steps", "1,100000000000", "--device", "cpu"]
+    line = run_cli(argv, capsys)
+    assert "--steps: 100,000,000,000 neurons asked but model" in line, line

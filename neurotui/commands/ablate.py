@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from neurotui.commands.argtypes import positive_int
 from neurotui.commands.common import (
@@ -21,6 +22,10 @@ from neurotui.commands.common import (
     add_model_dtype_arg,
     print_json,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from neurotui.models.base import Backend
+    from neurotui.store.api import Store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -97,6 +102,24 @@ def parse_int_list(text: str, flag: str) -> list[int]:
     return values
 
 
+def check_steps(steps: list[int], backend: Backend, store: Store | None) -> None:
+    """Refuse a neuron count larger than the model (or its store) before ranking.
+
+    Why here: the ranking is computed before the plan checks its counts against it, and a
+    cross-model ranking takes a minute or more; a count no ranking of this model can reach
+    (``--steps 100000000000``) is known to be wrong from the model's size alone.
+    """
+    from neurotui.errors import NeurotuiError
+
+    total = sum(info.size for info in backend.sites())
+    if store is not None:
+        total = max(total, store.neuron_count)
+    if max(steps) > total:
+        raise NeurotuiError(
+            f"--steps: {max(steps):,} neurons asked but model {backend.name} has {total:,}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from neurotui.commands.common import load_stages
     from neurotui.errors import NeurotuiError
@@ -124,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         references = references[: args.limit] if references is not None else None
     store = open_store(args.store, backend, required=args.ranking is None, why="an ablation curve")
     try:
+        check_steps(steps, backend, store)
         against = [m for m in (args.against or "").split(",") if m.strip()]
         ranking, name = ablation_ranking(
             backend,

@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 
 from neurotui.intervene.spec import Intervention, Positions, SpecError
+from neurotui.resources import check_fits
 
 
 def add_intervention_args(parser: argparse.ArgumentParser) -> None:
@@ -79,26 +80,40 @@ def wants_interventions(args: argparse.Namespace) -> bool:
     )
 
 
-def _neuron_list(text: str, flag: str) -> tuple[int, ...]:
-    out: list[int] = []
+#: bytes one neuron of a ``--ablate``/``--clamp`` range costs while it is expanded: a list
+#: slot, the int object and a tuple slot (48, measured with tracemalloc). Later steps are
+#: bounded by the site's size (binding stops at the first neuron outside it).
+NEURON_BYTES = 48
+
+
+def _neuron_list(text: str, flag: str, given: str | None = None) -> tuple[int, ...]:
+    """``"12,40-45"`` → the neuron indices, refusing a range that cannot fit in memory.
+
+    Why count first: ``0-99999999999`` is a few characters that expand to 10¹¹ ints;
+    expanding it fails with a ``MemoryError`` traceback after minutes of swapping. The
+    count is known from the bounds, so the refusal (how much it needs, how much there is)
+    comes before any list is built.
+    """
+    spans: list[tuple[int, int]] = []
     for part in text.split(","):
         part = part.strip()
         if not part:
             continue
         lo, sep, hi = part.partition("-")
         try:
-            if sep:
-                a, b = int(lo), int(hi)
-                if b < a:
-                    raise ValueError
-                out.extend(range(a, b + 1))
-            else:
-                out.append(int(part))
+            first, last = (int(lo), int(hi)) if sep else (int(part), int(part))
+            if last < first:
+                raise ValueError
         except ValueError:
             raise SpecError(f"{flag}: {part!r} is not a neuron index or range like 3-7") from None
-    if not out:
+        spans.append((first, last))
+    if not spans:
         raise SpecError(f"{flag}: no neurons given")
-    return tuple(out)
+    count = sum(last - first + 1 for first, last in spans)
+    check_fits(
+        f"{flag} {given or text!r} ({count:,} neurons)", count * NEURON_BYTES, error=SpecError
+    )
+    return tuple(n for first, last in spans for n in range(first, last + 1))
 
 
 def _site_and_rest(text: str, flag: str, form: str) -> tuple[str, str]:
@@ -112,7 +127,7 @@ def parse_ablate(text: str, positions: Positions | None = None) -> Intervention:
     """``SITE:N1,N2`` → zero those neurons."""
     site, rest = _site_and_rest(text, "--ablate", "SITE:N1,N2")
     return Intervention(
-        neurons=_neuron_list(rest, "--ablate"),
+        neurons=_neuron_list(rest, "--ablate", text),
         op="zero",
         site=site,
         positions=positions or Positions.all(),
@@ -137,7 +152,7 @@ def parse_clamp(text: str, positions: Positions | None = None) -> Intervention:
     if not math.isfinite(number):
         raise SpecError(f"--clamp {text!r}: {value!r} is not a finite number")
     return Intervention(
-        neurons=_neuron_list(neurons, "--clamp"),
+        neurons=_neuron_list(neurons, "--clamp", text),
         op="set",
         site=site,
         positions=positions or Positions.all(),

@@ -294,6 +294,7 @@ class NeurotuiApp(App[None]):
             background=variables.get("background", "#000000"),
             foreground=variables.get("foreground", "#FFFFFF"),
             mono=self.mono,
+            dark=bool(getattr(self.current_theme, "dark", True)),
         )
 
     def _colours_changed(self) -> None:
@@ -325,6 +326,15 @@ class NeurotuiApp(App[None]):
         """Monochrome activation cues on/off (forced on with NO_COLOR)."""
         self.mono = not self.mono
         self._colours_changed()
+
+    def action_command_palette(self) -> None:
+        """The command palette (ctrl+p), guarded against a Textual crash (see ``Palette``)."""
+        from textual.command import CommandPalette
+
+        from neurotui.tui.commands import Palette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(Palette(id="--command-palette"))
 
     # -- help ----------------------------------------------------------------------------
     def action_help(self) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.color import Color as RichColor
+from rich.color import ColorParseError
 from rich.color_triplet import ColorTriplet
 from rich.style import Style
 
@@ -41,9 +42,20 @@ DEFAULT_SCALE = ActivationScale(
 )
 
 
-def _triplet(colour: str) -> ColorTriplet:
-    parsed = RichColor.parse(colour).get_truecolor()
-    return parsed
+def _triplet(colour: str, fallback: str | None = None) -> ColorTriplet:
+    """``colour`` as RGB; ``fallback`` when it names no RGB colour (and one is given).
+
+    Why a fallback: Textual's ANSI themes (``ansi-dark``, ``ansi-light``, offered by its
+    own "theme" command in the palette) give ``ansi_default`` as background and
+    foreground — the terminal's own colours, which no program can know; parsing it raised
+    ``ColorParseError`` and ended the app.
+    """
+    try:
+        return RichColor.parse(colour).get_truecolor()
+    except ColorParseError:
+        if fallback is None:
+            raise
+        return RichColor.parse(fallback).get_truecolor()
 
 
 def _mix(a: ColorTriplet, b: ColorTriplet, t: float) -> ColorTriplet:
@@ -104,12 +116,14 @@ class ColourMap:
         background: str = "#000000",
         foreground: str = "#FFFFFF",
         mono: bool = False,
+        dark: bool = True,
     ) -> None:
         self.scale = scale
         self.mono = mono
         self.background = background
-        bg = _triplet(background)
-        fg = _triplet(foreground)
+        # the terminal's own colours (ANSI themes) are unknown: black or white by the theme
+        bg = _triplet(background, "#000000" if dark else "#FFFFFF")
+        fg = _triplet(foreground, "#FFFFFF" if dark else "#000000")
         neg = [bg, *(_triplet(c) for c in scale.negative)]
         pos = [bg, *(_triplet(c) for c in scale.positive)]
         self._styles: list[Style] = []

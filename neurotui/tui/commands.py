@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual import on
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.widgets import Button, Input
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.tui.app import NeurotuiApp
@@ -158,3 +160,44 @@ class ModelCommands(_Base):
 
 
 PROVIDERS = (NeuronCommands, RankingCommands, ThemeCommands, ModelCommands)
+
+
+class Palette(CommandPalette):
+    """Textual's command palette, safe against two keys that ended the app (Textual 8.2.8).
+
+    Why, 1: the palette's list receives its first commands before it has a size; it then
+    knows no line of any command, and ``OptionList._move_page`` looks the highlighted
+    command's line up in that empty map — ``KeyError: 0``. A user who opens the palette
+    and pages down at once (the monkey test did) hit it. A page step with nothing laid out
+    has nothing to move to, so it is dropped.
+
+    Why, 2: a second Enter queued behind the one that chose a command reaches the palette
+    after it dismissed itself; it dismissed itself again, popping the screen under it —
+    ``ScreenStackError`` (or a ``RuntimeError`` after a mode switch). Once the palette has
+    chosen, further Enters are its own leftovers and are dropped.
+    """
+
+    _done = False
+
+    def dismiss(self, result: object = None) -> Any:
+        self._done = True
+        return super().dismiss(result)  # type: ignore[arg-type]
+
+    @on(Input.Submitted)
+    @on(Button.Pressed)
+    def _select_or_command(self, event: Input.Submitted | Button.Pressed | None = None) -> None:
+        if event is not None:
+            event.prevent_default()  # Textual's own handler: called here, or not at all
+        if self._done or not self.is_current:
+            if event is not None:
+                event.stop()
+            return
+        super()._select_or_command(event)
+
+    def _action_command_list(self, action: str) -> None:
+        if action in ("page_up", "page_down"):
+            commands = self.query_one(CommandList)
+            lines = getattr(commands, "_index_to_line", None)
+            if isinstance(lines, dict) and (commands.highlighted or 0) not in lines:
+                return
+        super()._action_command_list(action)

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from neurotui.analysis.ranking import Ranking
 from neurotui.errors import NeurotuiError
@@ -42,6 +42,7 @@ from neurotui.tui.messages import (
     TokenFocused,
 )
 from neurotui.tui.text import display_token, fit
+from neurotui.tui.widgets.footer import Footer
 from neurotui.tui.widgets.header import AppHeader
 from neurotui.tui.widgets.jobs import JobBar
 from neurotui.tui.widgets.legend import InfoLine, Legend

@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, ProgressBar, Static
+from textual.widgets import ProgressBar, Static
 
 from neurotui.errors import NeurotuiError
 from neurotui.intervene import control as _control
 from neurotui.intervene.control import CONTROL_PROPS, DEFAULT_NS, SEED_FLIP_RATES
 from neurotui.tui.screens.runner_mode import RunnerModeScreen, marked
+from neurotui.tui.widgets.footer import Footer
 from neurotui.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -16,6 +16,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from neurotui.tui.screens.modal import DismissOnce
+
 _INLINE = re.compile(r"(\*\*[^*]+\*\*|`[^`]+`)")
 
 
@@ -60,7 +62,7 @@ Keys can be rebound in `~/.config/neurotui/keymap.toml` (see `docs/app.md`).
 """
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(DismissOnce, ModalScreen[None]):
     """Markdown help; Escape or ? closes it."""
 
     BINDINGS = [

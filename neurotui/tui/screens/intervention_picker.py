@@ -21,6 +21,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
+from neurotui.tui.screens.modal import DismissOnce
+
 #: at most this many records are listed (the newest)
 MAX_LISTED = 200
 
@@ -118,7 +120,7 @@ def _parse(record: dict[str, Any]) -> SavedIntervention | None:
     )
 
 
-class InterventionPicker(ModalScreen["SavedIntervention | None"]):
+class InterventionPicker(DismissOnce, ModalScreen["SavedIntervention | None"]):
     """A table of saved interventions; Enter loads the highlighted one, Escape cancels."""
 
     BINDINGS = [

@@ -23,7 +23,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from neurotui.errors import NeurotuiError
 from neurotui.intervene import bind as _bind_module
@@ -35,6 +35,7 @@ from neurotui.tui.screens.runner_mode import (
     marked,
     model_name_of,
 )
+from neurotui.tui.widgets.footer import Footer
 from neurotui.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -159,6 +160,8 @@ original and modified outputs side by side, changed tokens marked.
         self.loaded: tuple[str, list[int], list[int]] | None = None
         #: name of the loaded or last saved intervention (shown, and the default name)
         self.label = ""
+        #: the last "cannot read this sentence" error shown (said once, not every redraw)
+        self._read_error: str | None = None
 
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -220,7 +223,15 @@ original and modified outputs side by side, changed tokens marked.
             return []
         n = len(opened.cache.lengths)
         self.sentence = max(0, min(self.sentence, n - 1))
-        words = list(opened.store.tokens(self.sentence))
+        try:
+            words = list(opened.store.tokens(self.sentence))
+        except NeurotuiError as exc:
+            # A damaged store (tokens that are not UTF-8, say): this runs on the UI thread
+            # in every redraw, so the error is said once and the sentence shows empty.
+            if str(exc) != self._read_error:
+                self._read_error = str(exc)
+                self.notify_error(str(exc))
+            words = []
         self.token = max(0, min(self.token, len(words) - 1))
         return words
 
@@ -466,12 +477,15 @@ original and modified outputs side by side, changed tokens marked.
                 wide = [self.intervention(opened, words, name, per)]
             else:
                 wide = spec
+            if not words:  # unreadable (already said): nothing to translate
+                self.render_panels()
+                return
+            store = opened.store
+            sources = [" ".join(words)] + [" ".join(store.tokens(i)) for i in others]
             runner = self.ensure_runner(opened)
         except NeurotuiError as exc:
             self.app.notify(str(exc), severity="error", title="Manipulation")
             return
-        store = opened.store
-        sources = [" ".join(words)] + [" ".join(store.tokens(i)) for i in others]
         sentence = self.sentence
         if opened.name not in self._refs:
             self._refs[opened.name] = reference_lines(opened)
@@ -761,8 +775,11 @@ def _find_sentence(opened: OpenStore, saved: SavedIntervention) -> int | None:
     candidates += range(min(n, FIND_LIMIT))
     target = " ".join(saved.source.split())
     for i in candidates:
-        if " ".join(store.tokens(i)) == target:
-            return i
+        try:
+            if " ".join(store.tokens(i)) == target:
+                return i
+        except NeurotuiError:  # a damaged sentence is not the one saved
+            continue
     return None
 
 

@@ -13,8 +13,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from neurotui.tui.screens.modal import DismissOnce
 
-class PromptScreen(ModalScreen[str | None]):
+
+class PromptScreen(DismissOnce, ModalScreen[str | None]):
     """Ask for one line; dismiss with the text (Enter) or ``None`` (Escape)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
@@ -50,7 +52,7 @@ class PromptScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class NoteScreen(ModalScreen[tuple[str, str] | None]):
+class NoteScreen(DismissOnce, ModalScreen[tuple[str, str] | None]):
     """Edit a neuron's display name and note; returns ``(name, note)`` or ``None``."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="note.cancel")]
