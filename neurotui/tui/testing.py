@@ -386,17 +386,24 @@ async def prime_runners(pilot: Pilot, timeout: float = 120.0) -> None:
     await settle(pilot)
 
 
-async def to_mode(pilot: Pilot, name: str) -> None:
-    """Close whatever modal screen is open (escape), then switch to mode ``name``."""
+async def close_inputs(pilot: Pilot) -> None:
+    """Escape out of modal screens and text inputs (a find box takes digits and ``q``)."""
     from textual.screen import ModalScreen, SystemModalScreen
-
-    from neurotui.tui.modes import MODES
+    from textual.widgets import Input
 
     app = pilot.app
     for _ in range(10):
-        if not isinstance(app.screen, ModalScreen | SystemModalScreen):
+        modal = isinstance(app.screen, ModalScreen | SystemModalScreen)
+        if not modal and not isinstance(app.focused, Input):
             break
         await press_fast(pilot, "escape")
+
+
+async def to_mode(pilot: Pilot, name: str) -> None:
+    """Close whatever modal screen or input is open (escape), then switch to ``name``."""
+    from neurotui.tui.modes import MODES
+
+    await close_inputs(pilot)
     key = next(spec.key for spec in MODES if spec.name == name)
     await press_fast(pilot, key.split(",")[0])
 
@@ -477,19 +484,15 @@ async def _storm(
 
 async def _answers(pilot: Pilot, report: MonkeyReport) -> None:
     """Close what the storm left open, switch through the modes, then quit with ``q``."""
-    from textual.screen import ModalScreen, SystemModalScreen
-
     from neurotui.tui.modes import MODES
 
     app = pilot.app
-    for _ in range(10):
-        if not isinstance(app.screen, ModalScreen | SystemModalScreen):
-            break
-        await pilot.press("escape")
+    await close_inputs(pilot)
     for spec in [*MODES[1:], MODES[0]]:
         await pilot.press(spec.key.split(",")[0])
         report.final.append((spec.key, app.current_mode))
     await settle(pilot)
+    await close_inputs(pilot)  # the analysis mode may have kept its find box focused
     await pilot.press("q")
     await pilot.pause()
     report.quit = not app.is_running
