@@ -105,7 +105,9 @@ def make_store(model: Path, folder: Path) -> Path:
     return out
 
 
-async def run(model: Path, store_path: Path, presses: int) -> dict[str, Any]:
+async def run(
+    model: Path, store_path: Path, presses: int, *, start: float, walk: bool, draft: bool
+) -> dict[str, Any]:
     import neurotui.store as ns
     from neurotui.tui.app import NeurotuiApp
 
@@ -124,6 +126,7 @@ async def run(model: Path, store_path: Path, presses: int) -> dict[str, Any]:
         screen = app.screen
         await _until(lambda: screen.runner is not None and screen.runner.backend is not None)
         loaded = time.perf_counter()
+        screen.runner.backend.draft_decoding = draft
         out["model_load_s"] = round(loaded - t0, 2)
         _log(f"model load (GGUF, dequantised): {out['model_load_s']} s")
         cpu0 = time.process_time()
@@ -137,13 +140,13 @@ async def run(model: Path, store_path: Path, presses: int) -> dict[str, Any]:
         _log(f"first result after the load: {out['first_result_s']} s")
 
         # -- press → modified continuation on screen -------------------------------------
-        screen.unit, screen.value = "raw", 40.0
+        screen.unit, screen.value = "raw", start
         screen.schedule()
         await _until(
             lambda: (
                 screen.pending is None
                 and screen.outcome is not None
-                and screen.outcome.request[1] == 40.0
+                and screen.outcome.request[1] == start
             )
         )
         modified = screen.query_one("#manip-modified")
@@ -152,7 +155,12 @@ async def run(model: Path, store_path: Path, presses: int) -> dict[str, Any]:
         changed = 0
         cpu0 = time.process_time()
         for k in range(presses):
-            key, char, value = ("plus", "+", 40.25) if k % 2 == 0 else ("minus", "-", 40.0)
+            if walk:  # a user raising the clamp press after press
+                key, char, value = "plus", "+", start + 0.25 * (k + 1)
+            elif k % 2 == 0:  # back and forth between two values
+                key, char, value = "plus", "+", start + 0.25
+            else:
+                key, char, value = "minus", "-", start
             t0 = time.perf_counter()
             _send_key(app, key, char)
             await _until(
@@ -193,6 +201,17 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--presses", type=int, default=20, help="+/- presses to time")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--start", type=float, default=40.0, help="clamp value (raw units) of the first press"
+    )
+    parser.add_argument(
+        "--walk", action="store_true", help="every press is + (default: + and - in turn)"
+    )
+    parser.add_argument(
+        "--no-draft",
+        action="store_true",
+        help="decode token by token (default: the last continuation checked as a draft)",
+    )
     args = parser.parse_args()
     os.environ["NEUROTUI_THREADS"] = str(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -205,10 +224,21 @@ def main() -> int:
         _log("extracting the store (loads the model once, not timed)")
         store = make_store(model, Path(tmp))
         uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-        result = asyncio.run(run(model, store, args.presses))
+        result = asyncio.run(
+            run(
+                model,
+                store,
+                args.presses,
+                start=args.start,
+                walk=args.walk,
+                draft=not args.no_draft,
+            )
+        )
     import torch
 
     result["threads"] = args.threads
+    result["draft"] = not args.no_draft
+    result["start"], result["walk"] = args.start, args.walk
     result["torch_threads"] = torch.get_num_threads()
     result["cpus"] = os.cpu_count()
     result["uptime_before"] = uptime_before

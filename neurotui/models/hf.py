@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from neurotui.errors import Cancelled, CheckpointError, DataError, NeurotuiError, Unsupported
 from neurotui.models.base import Aggregation, Backend, EditFn, ModelKind, SiteInfo, Translation
+from neurotui.models.hf_draft import CannotCrop, DraftMemo, eos_ids, greedy_with_draft, plain_greedy
 from neurotui.models.hf_hooks import Capture, RunState, count_hooks, install_site, install_tracker
 from neurotui.models.hf_load import (
     ProgressFn,
@@ -416,6 +417,10 @@ class HFBackend(Backend):
         #: an encoder's read-out for a sentence without ``[MASK]``: mask this word (the
         #: app's cursor word) — the words stay as they are, so edits select the same rows
         self.mask_word: int | None = None
+        #: continue one LM prompt by checking its last continuation as a draft (greedy only;
+        #: see ``hf_draft``): the same tokens, several times faster when they repeat
+        self.draft_decoding = True
+        self._drafts = DraftMemo()
         self._specs: list[SiteSpec] = discover(model, kind)
         self._by_name = {spec.info.name: spec for spec in self._specs}
         self._stacks = stacks(model, kind)
@@ -721,6 +726,10 @@ class HFBackend(Backend):
 
         lm = self.kind == "lm"
         items = self._lm_items(sentences, eos=False) if lm else self._align_sources(sentences)
+        if lm and beam == 1:
+            drafted = self._drafted(sentences, items, max_len, should_stop)
+            if drafted is not None:
+                return drafted
         batch = pad(items, self._pad_id, left=lm, device=self.device)
         width = int(batch.input_ids.shape[1])
         longest = max((len(i.ids) for i in items), default=1)
@@ -759,10 +768,54 @@ class HFBackend(Backend):
                 out.sequences, out.scores, normalize_logits=True
             )
         generated = out.sequences[:, width:] if lm else out.sequences[:, 1:]
-        return [
+        results = [
             self._translation(src, generated[b].tolist(), scores[b].tolist())
             for b, src in enumerate(sentences)
         ]
+        if lm and beam == 1:
+            for item, result in zip(items, results, strict=True):
+                self._drafts.put(item.ids, result.extra["ids"])
+        return results
+
+    def _drafted(
+        self,
+        sentences: list[str],
+        items: list[Aligned],
+        max_len: int | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> list[Translation] | None:
+        """One prompt's greedy continuation checked against its last one (``hf_draft``);
+        ``None`` where that does not apply: off, a batch, no draft yet, no KV cache, a
+        generation config that is more than an argmax, or a cache that cannot be cut back."""
+        if not (self.draft_decoding and self.use_cache and len(items) == 1):
+            return None
+        config = self.model.generation_config
+        draft = self._drafts.get(items[0].ids)
+        if not draft or not plain_greedy(config):
+            return None
+        state = {
+            "src_index": [items[0].word_index],
+            "src_words": [items[0].words],
+            "generating": True,
+            "cached": True,
+        }
+        try:
+            with warnings.catch_warnings(), self._running(**state):
+                warnings.simplefilter("ignore")
+                ids, scores = greedy_with_draft(
+                    self.model,
+                    items[0].ids,
+                    draft,
+                    max_new=max(1, max_len if max_len is not None else 20),
+                    eos=eos_ids(config, self.tokenizer),
+                    state=self._state,
+                    should_stop=should_stop,
+                )
+        except CannotCrop:
+            self.draft_decoding = False  # this model's cache: every later call uses generate
+            return None
+        self._drafts.put(items[0].ids, ids)
+        return [self._translation(sentences[0], ids, scores)]
 
     def _translation(self, source: str, ids: list[int], scores: list[float]) -> Translation:
         eos = self.tokenizer.eos_token_id
