@@ -237,6 +237,30 @@ def test_clamp_changes_the_smollm2_continuation(smol: Any) -> None:
     assert smol.active_hook_count() == 0
 
 
+def test_drafted_smollm2_continuations_are_generates(smol: Any) -> None:
+    """The app's presses on a real model: each clamp's continuation, drafted from the
+    last one (``hf_draft``), has the tokens of transformers' own ``generate``."""
+    prompt = ["The capital of France is"]
+    for value in (0.0, 20.0, 20.5, 40.0):
+
+        def clamp(hidden: torch.Tensor, ctx: Any, value: float = value) -> torch.Tensor:
+            hidden = hidden.clone()
+            hidden[..., 1063] = value
+            return hidden
+
+        with smol.edits({"lm.l1.ffn": clamp}):
+            drafted = smol.translate(prompt, max_len=12)[0]
+            smol.draft_decoding = False
+            try:
+                plain = smol.translate(prompt, max_len=12)[0]
+            finally:
+                smol.draft_decoding = True
+        assert drafted.extra["ids"] == plain.extra["ids"], value
+        # positions computed together round differently from one at a time (≤ 1e-5 a
+        # token measured); the tokens are what must be equal
+        assert drafted.logprob == pytest.approx(plain.logprob, rel=1e-4, abs=1e-4)
+
+
 def test_top_words_lists_what_a_smollm2_mlp_neuron_promotes(
     smol: Any, smol_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
