@@ -308,3 +308,41 @@ def test_killed_worker_task_is_redone(client, text: Path, single: Path, tmp_path
     assert marker.exists()  # a worker did die mid-run
     with ns.open(out) as s, ns.open(single) as one:
         _same_store(s, one)
+
+
+def test_app_opens_sharded_and_exemplar_stores(
+    sharded: Path, exemplar_single: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The explorer shows both like any store: card, top contexts and words, colouring."""
+    import asyncio
+
+    from neurotui.tui.app import NeurotuiApp
+    from neurotui.tui.testing import settle
+    from neurotui.tui.widgets.neuron_card import NeuronCard
+    from neurotui.tui.widgets.sentence_view import SentenceView
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    async def check(path: Path) -> None:
+        store = ns.open(path)
+        app = NeurotuiApp(stores=[store], open_default=False, device="cpu")
+        async with app.run_test(size=(160, 50)) as pilot:
+            await settle(pilot)
+            card = app.screen.query_one(NeuronCard)
+            for _ in range(100):
+                if card.card is not None and card.card.top_words:
+                    break
+                await pilot.pause(0.05)
+            assert card.card is not None and card.card.neuron == 0
+            assert card.card.top[:2] == store.top_examples(0, 2)
+            assert card.card.top_words
+            view = app.screen.query_one(SentenceView)
+            assert view.render_line(0).text.split()[1:] == store.tokens(0)
+            await pilot.press("j")
+            await settle(pilot)
+            assert app.session.active.view.cursor == 1
+        store.close()
+
+    for path in (sharded, exemplar_single):
+        asyncio.run(check(path))
