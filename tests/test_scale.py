@@ -124,6 +124,34 @@ def test_distributed_statistics_equal_single(
             np.testing.assert_allclose(far.scores, local.scores, rtol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def other(single: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second "model" on the same text: permuted, bent and noised columns of the first."""
+    rng = np.random.default_rng(1)
+    perm = rng.permutation(512)[:96]
+    with ns.open(single) as one:
+        toks = [one.tokens(i) for i in range(one.sentences)]
+        acts = [np.tanh(2 * one.activations(i)[:, perm]) for i in range(one.sentences)]
+    acts = [a + rng.normal(scale=0.05, size=a.shape).astype(np.float32) for a in acts]
+    out = tmp_path_factory.mktemp("other") / "other.h5"
+    return ns.write_store(out, toks, acts, [("x", 96)])
+
+
+@pytest.mark.parametrize("method", ["maxcorr", "mincorr", "linreg"])
+def test_distributed_crossmodel_equals_single(
+    client, sharded: Path, single: Path, other: Path, method: str
+) -> None:  # type: ignore[no-untyped-def]
+    from neurotui.analysis.methods import RankOptions, compute_ranking
+
+    with ns.open(single) as one, ns.open(sharded) as s, ns.open(other) as o:
+        local = compute_ranking(one, method, RankOptions(others=[o], device="cpu"))
+        far = compute_ranking(s, method, RankOptions(others=[o], cluster=client))
+        assert far.order == local.order
+        np.testing.assert_allclose(far.scores, local.scores, rtol=1e-5, atol=1e-9)
+        if method == "maxcorr":
+            assert far.partners == local.partners
+
+
 def test_cluster_refuses_methods_it_cannot_run(client, single: Path) -> None:  # type: ignore[no-untyped-def]
     from neurotui.analysis.methods import RankOptions, compute_ranking
 

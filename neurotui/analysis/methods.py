@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 LABELLED = ("probe", "probeless")
 #: methods whose corpus pass runs as a Dask reduction with ``--cluster`` (an exemplar
 #: store answers them from its stored corpus-wide statistics, no pass needed)
-CLUSTER_METHODS = ("variance", "meandist", "random")
+CLUSTER_METHODS = ("variance", "meandist", "random", *CROSS)
 
 
 @dataclass
@@ -96,13 +96,24 @@ def compute_ranking(
         if not opt.others:
             raise DataError(f"--method {method} compares models: give the others with --others")
         stores = [store, *opt.others]
-        stats = crossmodel.accumulate(
-            stores,
-            within=method in ("linreg", "svcca"),
-            neurons=[neurons] * len(stores) if neurons else None,
-            device=opt.device,
-            progress=progress,
-        )
+        if opt.cluster is not None:
+            from neurotui.scale.reduce import cluster_cross
+
+            stats = cluster_cross(
+                opt.cluster,
+                stores,
+                within=method in ("linreg", "svcca"),
+                neurons=[neurons] * len(stores) if neurons else None,
+                progress=progress,
+            )
+        else:
+            stats = crossmodel.accumulate(
+                stores,
+                within=method in ("linreg", "svcca"),
+                neurons=[neurons] * len(stores) if neurons else None,
+                device=opt.device,
+                progress=progress,
+            )
         names = crossmodel.model_names(stores)
         ids = list(range(store.neuron_count)) if neurons is None else neurons
         return crossmodel.cross_ranking(

@@ -107,3 +107,117 @@ def cluster_moments(
         bad = bad + pbad
     std = np.sqrt(np.maximum(m2 / np.maximum(n, 1.0), 0.0))
     return mean, std, bad
+
+
+# -- cross-model statistics (MaxCorr, MinCorr, LinReg, SVCCA) ----------------------------
+
+#: rows per update inside a cross-model task (the single pass's chunk length)
+CROSS_CHUNK_ROWS = 16384
+#: rows the shift is taken from (as :class:`~neurotui.analysis.crossmodel.CrossStats` does)
+SHIFT_ROWS = 1024
+
+
+def rows_of(store: Any, a: int, b: int, cols: np.ndarray) -> np.ndarray:
+    """Rows ``a…b`` (corpus order) of columns ``cols`` of a neurotui or sharded store."""
+    if getattr(store, "format", "") != "neurotui-sharded":
+        return read_rows(store, a, b, cols)
+    parts = []
+    for shard, first in zip(store.shards, store.shard_first_rows, strict=True):
+        lo, hi = max(a, first), min(b, first + shard.total_tokens)
+        if lo < hi:
+            parts.append(read_rows(shard, lo - first, hi - first, cols))
+    return np.concatenate(parts) if parts else np.zeros((0, cols.size), np.float32)
+
+
+def piece_cross(
+    paths: list[str],
+    cols: list[list[int]],
+    head: list[np.ndarray],
+    a: int,
+    b: int,
+    within: bool,
+) -> dict[str, Any]:
+    """A task: the cross-model sums of rows ``a…b`` about the shared shift of ``head``.
+
+    Every task centres on the same shift (the first rows of the corpus, as the single
+    pass does), so the client merges the parts by adding their sums.
+    """
+    import torch
+
+    import neurotui.store as ns
+    from neurotui.analysis.crossmodel import CrossStats
+
+    stores = [ns.open(p) for p in paths]
+    try:
+        sizes = [len(c) for c in cols]
+        stats = CrossStats(sizes=sizes, within_needed=within, device="cpu")
+        stats._start(head, torch.device("cpu"))
+        idx = [np.asarray(c) for c in cols]
+        for lo in range(a, b, CROSS_CHUNK_ROWS):
+            hi = min(b, lo + CROSS_CHUNK_ROWS)
+            stats.update([rows_of(s, lo, hi, c) for s, c in zip(stores, idx, strict=True)])
+        stats.finish()
+    finally:
+        for s in stores:
+            s.close()
+    return {
+        "rows": stats.rows,
+        "shift": stats.shift,
+        "s1": stats.s1,
+        "s2": stats.s2,
+        "nonfinite": stats.nonfinite,
+        "cross": stats.cross,
+        "within": stats.within,
+    }
+
+
+def cluster_cross(
+    cluster: Any,
+    stores: Sequence[Any],
+    *,
+    within: bool = False,
+    neurons: Sequence[Sequence[int] | None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Any:
+    """:func:`neurotui.analysis.crossmodel.accumulate` as a Dask reduction over row ranges."""
+    from neurotui.analysis.crossmodel import CrossStats, check_same_text
+    from neurotui.scale.engine import client_for, run_tasks
+    from neurotui.store import layout
+
+    check_same_text(stores)
+    for s in stores:
+        store_pieces(s, 1)  # one-line refusal of formats a worker cannot reopen
+    cols = [
+        list(range(s.neuron_count)) if neurons is None or neurons[k] is None else list(neurons[k])  # type: ignore[arg-type]
+        for k, s in enumerate(stores)
+    ]
+    total = stores[0].total_tokens
+    head_rows = min(total, SHIFT_ROWS)
+    head = [rows_of(s, 0, head_rows, np.asarray(c)) for s, c in zip(stores, cols, strict=True)]
+    with client_for(cluster) as client:
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        band = layout.CHUNK_ROWS_MAX
+        step = band * max(1, math.ceil(total / max(1, workers * PIECES_PER_WORKER) / band))
+        paths = [str(s.path) for s in stores]
+        args = [(paths, cols, head, a, min(total, a + step), within) for a in range(0, total, step)]
+        parts = run_tasks(
+            client, piece_cross, args, stage="correlating", progress=progress, key="cross"
+        )
+    if not parts:
+        raise DataError("no tokens to correlate")
+    stats = CrossStats(sizes=[len(c) for c in cols], within_needed=within, device="cpu")
+    stats.rows = sum(p["rows"] for p in parts)
+    stats.shift = parts[0]["shift"]
+    for key in ("s1", "s2", "nonfinite"):
+        setattr(stats, key, [sum(p[key][m] for p in parts) for m in range(len(stores))])
+    stats.cross = {pair: sum(p["cross"][pair] for p in parts) for pair in parts[0]["cross"]}
+    stats.within = {m: sum(p["within"][m] for p in parts) for m in parts[0]["within"]}
+    from neurotui.analysis.checks import warn
+
+    for m, bad in enumerate(stats.nonfinite):
+        if np.any(bad):
+            warn(
+                f"{stores[m].path}: NaN/Inf activations in {int((bad > 0).sum())} neurons were "
+                "treated as the neuron's mean in the correlations"
+            )
+    return stats
