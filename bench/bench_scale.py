@@ -75,6 +75,8 @@ def main() -> None:
     ap.add_argument("--model", default="synth-en-lm")
     ap.add_argument("--tokens", default="25000,50000,100000")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--speed-tokens", type=int, default=None,
+                    help="corpus of the one process vs --cluster comparison (default: the smallest)")  # fmt: skip
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "scale.json"))
     a = ap.parse_args()
     sizes = [int(x) for x in a.tokens.split(",")]
@@ -99,7 +101,8 @@ def main() -> None:
                 row[keep] = {"bytes": size(out), "seconds": round(wall, 1), "peak_rss_mib": rss}
                 print(n, keep, row[keep], flush=True)
             doc["sizes"].append(row)
-        text = corpus(sizes[-1], tmp)
+        text = corpus(a.speed_tokens or sizes[0], tmp)
+        doc["speed_tokens"] = a.speed_tokens or sizes[0]
         speed = {}
         for label, extra in (
             ("one process", []),
