@@ -166,18 +166,40 @@ class ExemplarState:
                              np.broadcast_to(p, (p.shape[0], cols)))  # fmt: skip
 
     def _merge_side(self, side: str, vals: np.ndarray, sent: np.ndarray, pos: np.ndarray) -> None:
-        """Keep the best ``k`` per column of the current lists plus the candidates."""
+        """Keep the best ``k`` per column of the current lists plus the candidates.
+
+        Order: value (high first for ``top``), then sentence, then position; empty slots
+        last. Why two steps: a partition finds each column's k-th key, and only entries at
+        or above it (ties included, so the result stays exact) are sorted — about k per
+        column once the lists are warm, instead of every row of the batch.
+        """
         cur = self.ext[side]
         v = np.concatenate([cur["val"], vals])
         s = np.concatenate([cur["sent"], sent])
         p = np.concatenate([cur["pos"], pos])
-        empty = s < 0
-        primary = -v if side == "top" else v
-        # empty slots last: sort key (empty, value, sentence, position), per column
-        order = np.lexsort((p, s, primary, empty), axis=0)[: self.k]
-        cur["val"] = np.take_along_axis(v, order, 0)
-        cur["sent"] = np.take_along_axis(s, order, 0)
-        cur["pos"] = np.take_along_axis(p, order, 0)
+        key = np.where(s >= 0, -v if side == "top" else v, np.inf)
+        k, width = self.k, key.shape[1]
+        if key.shape[0] > k:
+            kth = np.partition(key, k - 1, axis=0)[k - 1]
+            cols, rows = np.nonzero((key <= kth[None, :]).T)
+        else:
+            cols, rows = np.nonzero(np.ones(key.shape[::-1], bool))
+        kk, ss, pp = key[rows, cols], s[rows, cols], p[rows, cols]
+        order = np.lexsort((pp, ss, kk, cols))
+        cols, rows = cols[order], rows[order]
+        rank = np.arange(cols.size) - np.searchsorted(cols, np.arange(width))[cols]
+        take = rank < k
+        fill = -np.inf if side == "top" else np.inf
+        out_v = np.full((k, width), fill, np.float32)
+        out_s = np.full((k, width), -1, np.int64)
+        out_p = np.full((k, width), -1, np.int64)
+        r, c = rank[take], cols[take]
+        src = (rows[take], c)
+        live = s[src] >= 0
+        out_v[r[live], c[live]] = v[src][live]
+        out_s[r[live], c[live]] = s[src][live]
+        out_p[r[live], c[live]] = p[src][live]
+        cur["val"], cur["sent"], cur["pos"] = out_v, out_s, out_p
 
     def _sample(self, ids: np.ndarray) -> None:
         self.sample_ids = self._best_sample(np.concatenate([self.sample_ids, ids]))
