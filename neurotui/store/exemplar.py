@@ -141,7 +141,7 @@ class ExemplarState:
         with np.errstate(invalid="ignore"):
             self.min = np.minimum(self.min, np.where(finite, block, np.inf).min(0))
             self.max = np.maximum(self.max, np.where(finite, block, -np.inf).max(0))
-        bins = np.searchsorted(EDGES, np.where(finite, block, np.nan), side="right")
+        bins = np.searchsorted(EDGES, np.where(finite, block, 0.0), side="right")
         width = self.hist.shape[1]
         flat = (bins + np.arange(block.shape[1])[None, :] * width)[finite]
         self.hist += np.bincount(flat, minlength=self.hist.size).reshape(self.hist.shape)
