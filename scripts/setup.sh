@@ -5,7 +5,7 @@
 # package comes at the exact version of constraints/lock.txt, so a fresh machine gets what
 # CI tested, not whatever was released this morning (scripts/test-versions.sh tests those).
 #   bash scripts/setup.sh          # the app and its runtime dependencies
-#   bash scripts/setup.sh --dev    # plus the test tools and the [hf] extra
+#   bash scripts/setup.sh --dev    # plus the test tools and the [hf] and [scale] extras
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

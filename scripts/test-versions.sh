@@ -35,7 +35,7 @@ requirements() {  # the direct requirements of neurotui[dev]; --uncapped drops u
 import re, sys, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 extras = project["optional-dependencies"]
-for req in project["dependencies"] + extras["hf"] + extras["dev"]:
+for req in project["dependencies"] + extras["hf"] + extras["scale"] + extras["dev"]:
     if req.startswith("neurotui"):
         continue
     if "--uncapped" in sys.argv:

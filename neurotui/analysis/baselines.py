@@ -141,20 +141,31 @@ def _dead(
 
 
 def variance_ranking(
-    store: Store, neurons: Sequence[int] | None = None, *, progress: ProgressFn | None = None
+    store: Store,
+    neurons: Sequence[int] | None = None,
+    *,
+    progress: ProgressFn | None = None,
+    precomputed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> Ranking:
-    """Neurons by activation variance, highest first (Figure 7's "Variance")."""
-    mean, std, _ = moments(store, neurons, progress=progress)
+    """Neurons by activation variance, highest first (Figure 7's "Variance").
+
+    ``precomputed``: (mean, σ, non-finite) from elsewhere (a distributed pass).
+    """
+    mean, std, _ = precomputed or moments(store, neurons, progress=progress)
     ids = np.arange(store.neuron_count) if neurons is None else np.asarray(neurons)
     dead = _dead(store, ids, mean, std, "variance")
     return _ranking_from_scores("variance", std**2, store, neurons, dead, {})
 
 
 def meandist_ranking(
-    store: Store, neurons: Sequence[int] | None = None, *, progress: ProgressFn | None = None
+    store: Store,
+    neurons: Sequence[int] | None = None,
+    *,
+    progress: ProgressFn | None = None,
+    precomputed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> Ranking:
     """Neurons by |mean − mean over all neurons|, highest first (Figure 7's "Mean")."""
-    mean, std, _ = moments(store, neurons, progress=progress)
+    mean, std, _ = precomputed or moments(store, neurons, progress=progress)
     ids = np.arange(store.neuron_count) if neurons is None else np.asarray(neurons)
     dead = _dead(store, ids, mean, std, "meandist")
     centre = float(np.mean(mean))

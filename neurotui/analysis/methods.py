@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from neurotui.store.api import Store
 
 LABELLED = ("probe", "probeless")
+#: methods whose corpus pass runs as a Dask reduction with ``--cluster`` (an exemplar
+#: store answers them from its stored corpus-wide statistics, no pass needed)
+CLUSTER_METHODS = ("variance", "meandist", "random", *CROSS)
 
 
 @dataclass
@@ -45,6 +48,8 @@ class RankOptions:
     evaluate: bool = False
     percents: Sequence[float] = (10, 15, 20)
     sites: Sequence[str] | None = None
+    #: a ``--cluster`` spec or a ``distributed.Client``: statistics as Dask reductions
+    cluster: Any = None
 
 
 def _neurons_for(store: Store, sites: Sequence[str] | None) -> list[int] | None:
@@ -71,6 +76,15 @@ def compute_ranking(
     opt = options or RankOptions()
     if method not in METHODS:
         raise DataError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    from neurotui.store.exemplar import is_exemplar, refuse_dense_method
+
+    for s in (store, *opt.others):
+        refuse_dense_method(s, method)
+    if opt.cluster is not None and method not in CLUSTER_METHODS:
+        raise DataError(
+            f"--cluster: --method {method} runs in one process for now; "
+            f"{', '.join(CLUSTER_METHODS)} run on the cluster (drop --cluster)"
+        )
     neurons = _neurons_for(store, opt.sites)
     for s in (store, *opt.others):
         _refuse_empty_sites(s, neurons if s is store else None)
@@ -82,13 +96,24 @@ def compute_ranking(
         if not opt.others:
             raise DataError(f"--method {method} compares models: give the others with --others")
         stores = [store, *opt.others]
-        stats = crossmodel.accumulate(
-            stores,
-            within=method in ("linreg", "svcca"),
-            neurons=[neurons] * len(stores) if neurons else None,
-            device=opt.device,
-            progress=progress,
-        )
+        if opt.cluster is not None:
+            from neurotui.scale.reduce import cluster_cross
+
+            stats = cluster_cross(
+                opt.cluster,
+                stores,
+                within=method in ("linreg", "svcca"),
+                neurons=[neurons] * len(stores) if neurons else None,
+                progress=progress,
+            )
+        else:
+            stats = crossmodel.accumulate(
+                stores,
+                within=method in ("linreg", "svcca"),
+                neurons=[neurons] * len(stores) if neurons else None,
+                device=opt.device,
+                progress=progress,
+            )
         names = crossmodel.model_names(stores)
         ids = list(range(store.neuron_count)) if neurons is None else neurons
         return crossmodel.cross_ranking(
@@ -102,10 +127,15 @@ def compute_ranking(
         )
     from neurotui.analysis import baselines
 
+    pre = None
+    if opt.cluster is not None and method != "random" and not is_exemplar(store):
+        from neurotui.scale.reduce import cluster_moments
+
+        pre = cluster_moments(opt.cluster, store, neurons, progress=progress)
     if method == "variance":
-        return baselines.variance_ranking(store, neurons, progress=progress)
+        return baselines.variance_ranking(store, neurons, progress=progress, precomputed=pre)
     if method == "meandist":
-        return baselines.meandist_ranking(store, neurons, progress=progress)
+        return baselines.meandist_ranking(store, neurons, progress=progress, precomputed=pre)
     return baselines.random_ranking(store, opt.seed, neurons)
 
 

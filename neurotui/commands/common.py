@@ -24,6 +24,32 @@ def add_device_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def cluster_spec(value: str) -> str:
+    """argparse type of ``--cluster`` (checked without importing dask)."""
+    import re
+
+    if re.fullmatch(r"local:[1-9]\d*|(tcp|tls)://[^\s:/]+:\d+", value):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{value!r}: use local:N (N worker processes here) or tcp://HOST:PORT (a running "
+        "Dask scheduler)"
+    )
+
+
+def add_cluster_arg(parser: argparse.ArgumentParser) -> None:
+    """``--cluster``: run on Dask (needs the [scale] extra); absent, one process as before."""
+    parser.add_argument(
+        "--cluster",
+        type=cluster_spec,
+        default=None,
+        metavar="SPEC",
+        help=(
+            "run on Dask: local:N (N worker processes, one per GPU where GPUs exist) or "
+            "tcp://HOST:PORT (an existing scheduler; see docs/scale.md)"
+        ),
+    )
+
+
 def add_model_dtype_arg(parser: argparse.ArgumentParser, flag: str = "--dtype") -> None:
     """The model's compute type (``dest="model_dtype"``); Hugging Face models only.
 

@@ -10,6 +10,7 @@ import argparse
 
 from neurotui.commands.argtypes import positive_int
 from neurotui.commands.common import (
+    add_cluster_arg,
     add_device_arg,
     add_json_arg,
     add_model_dtype_arg,
@@ -83,6 +84,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model_dtype_arg(p, "--model-dtype")
     p.add_argument("--no-summary", action="store_true", help="skip the per-neuron summaries")
+    p.add_argument(
+        "--keep",
+        choices=("dense", "exemplars"),
+        default="dense",
+        help=(
+            "dense: every token's activations (default); exemplars: per-neuron statistics, "
+            "histogram, top/bottom-k and sampled contexts, and dense rows of those "
+            "sentences only (size independent of the corpus length)"
+        ),
+    )
+    p.add_argument(
+        "--exemplar-k", type=positive_int, default=10, metavar="K",
+        help="top and bottom contexts kept per neuron with --keep exemplars (default 10)",
+    )  # fmt: skip
+    p.add_argument(
+        "--exemplar-sample", type=positive_int, default=64, metavar="S",
+        help="sentences sampled uniformly (kept dense) with --keep exemplars (default 64)",
+    )  # fmt: skip
+    add_cluster_arg(p)
+    p.add_argument(
+        "--chunk-lines", type=positive_int, default=None, metavar="N",
+        help="lines per task with --cluster (default: about 4 tasks per worker)",
+    )  # fmt: skip
     add_device_arg(p)
     add_json_arg(p)
 
@@ -107,10 +131,7 @@ def run(args: argparse.Namespace) -> int:
             elif bar is not None:
                 bar(stage, done, total)
 
-        result = extract(
-            args.model,
-            args.text,
-            args.output,
+        options = dict(
             sites=sites,
             side=args.side,
             targets=args.targets,
@@ -124,6 +145,21 @@ def run(args: argparse.Namespace) -> int:
             bos=args.bos,
             model_dtype=args.model_dtype,
         )
+        exemplar_options = {"k": args.exemplar_k, "sample": args.exemplar_sample}
+        if args.cluster:
+            from neurotui.scale.extract import extract_on_cluster
+
+            on_client = options.pop("progress")  # the bar stays here; tasks report as they end
+            result = extract_on_cluster(
+                args.cluster, args.model, args.text, args.output, keep=args.keep,
+                chunk_lines=args.chunk_lines, exemplar_options=exemplar_options,
+                progress=on_client, **options,
+            )  # fmt: skip
+        else:
+            result = extract(
+                args.model, args.text, args.output, keep=args.keep,
+                exemplar_options=exemplar_options, **options,
+            )  # fmt: skip
     for warning in result.warnings:
         print(f"neurotui: warning: {warning}", file=sys.stderr)
     tokens = sum(result.tokens.values())

@@ -70,8 +70,16 @@ def describe(path: str | Path) -> dict[str, Any]:
                 "k": store.summary.k if store.summary is not None else 0,
                 "quantiles_exact": bool(extra.get("quantiles_exact", False)),
                 "quantile_rank_error": extra.get("quantile_rank_error"),
+                "quantiles_note": extra.get("quantiles") or extra.get("quantiles_merged"),
                 "nonfinite_values": nonfinite,
             }
+        meta = store.metadata
+        doc["keep"] = meta.get("keep", "dense")
+        if doc["keep"] == "exemplars":
+            doc["corpus"] = meta.get("corpus")
+            doc["exemplars"] = meta.get("exemplars")
+        if getattr(store, "shards", None) is not None:
+            doc["shards"] = [str(p) for p in store.shard_paths]
     return doc
 
 
@@ -116,13 +124,24 @@ def run(args: argparse.Namespace) -> int:
     )
     ranks = doc["rankings"]
     print("  rankings   " + (", ".join(f"{n} ({v['method']})" for n, v in ranks.items()) or "none"))
+    if doc.get("shards"):
+        print(f"  shards     {len(doc['shards'])} ({doc['shards'][0]} …)")
+    if doc.get("keep") == "exemplars":
+        corpus, ex = doc.get("corpus") or {}, doc.get("exemplars") or {}
+        print(
+            f"  exemplars  corpus of {corpus.get('sentences', '?'):,} sentences / "
+            f"{corpus.get('tokens', '?'):,} tokens; kept {doc['sentences']:,} sentences "
+            f"(top/bottom {ex.get('k')} per neuron, {ex.get('sample')} sampled); statistics "
+            "are corpus-wide"
+        )
     summ = doc["summaries"]
     if summ:
-        exact = (
-            "exact"
-            if summ["quantiles_exact"]
-            else f"sampled, rank error ≤ {summ['quantile_rank_error']:.3f}"
-        )
+        if summ["quantiles_exact"]:
+            exact = "exact"
+        elif summ.get("quantile_rank_error") is not None:
+            exact = f"sampled, rank error ≤ {summ['quantile_rank_error']:.3f}"
+        else:
+            exact = str(summ.get("quantiles_note") or "approximate")
         print(
             f"  summaries  yes (top/bottom {summ['k']}, quantiles {exact}, {summ['nonfinite_values']} NaN/Inf values excluded)"
         )

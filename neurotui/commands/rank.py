@@ -7,7 +7,7 @@ import sys
 
 from neurotui.analysis.ranking import METHODS
 from neurotui.commands.argtypes import nonneg_float, nonneg_int, positive_int
-from neurotui.commands.common import add_device_arg, add_json_arg, print_json
+from neurotui.commands.common import add_cluster_arg, add_device_arg, add_json_arg, print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="compare with rankings saved in STORE (or .json files): top-k overlap, Spearman, Kendall",
     )
+    add_cluster_arg(p)
     add_device_arg(p)
     add_json_arg(p)
 
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             evaluate=args.evaluate,
             sites=args.sites,
+            cluster=args.cluster,
         )
         with reported_warnings(warnings_seen), rich_progress(not args.json) as progress:
             ranking = compute_ranking(store, args.method, options, progress=progress)

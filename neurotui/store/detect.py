@@ -34,7 +34,8 @@ def _first_line(path: Path, limit: int = 1 << 16) -> bytes:
 
 
 def detect_format(path: str | Path) -> str:
-    """``"neurotui"``, ``"neurox-hdf5"`` or ``"neurox-json"``; a one-line error otherwise."""
+    """``"neurotui"``, ``"neurotui-sharded"`` (a shard manifest), ``"neurox-hdf5"`` or
+    ``"neurox-json"``; a one-line error otherwise."""
     path = Path(path)
     try:
         return _detect(path)
@@ -85,6 +86,10 @@ def _detect(path: Path) -> str:
                 return "neurox-json"
         if isinstance(obj, dict) and "features" in obj:
             return "neurox-json"
+        from neurotui.store.sharded import is_manifest
+
+        if is_manifest(obj):
+            return "neurotui-sharded"
         raise StoreError(
             f"{path}:1: JSON that is not NeuroX activations (no 'features' in the first line)"
         )
@@ -101,6 +106,10 @@ def open_store(path: Path, *, display_path: str | Path | None = None):  # type: 
         from neurotui.store.h5store import NeurotuiStore
 
         return NeurotuiStore(path, display_path=display_path)
+    if kind == "neurotui-sharded":
+        from neurotui.store.sharded import ShardedStore
+
+        return ShardedStore(path, display_path=display_path)
     if kind == "neurox-hdf5":
         from neurotui.store.neurox import NeuroXHDF5Store
 

@@ -106,6 +106,9 @@ def extract(
     rows: str = "words",
     bos: bool | None = None,
     model_dtype: str = "auto",
+    keep: str = "dense",
+    first_sentence: int = 0,
+    exemplar_options: dict[str, Any] | None = None,
 ) -> ExtractResult:
     """Extract activations of ``model`` over ``text`` into the store ``out``.
 
@@ -113,6 +116,10 @@ def extract(
     tokens included; the store's tokens are the piece strings) instead of one per word.
     ``bos`` forces a leading BOS on (``True``) or off (``False``); ``None`` follows the
     tokenizer. ``model_dtype`` is the model's compute type (``--dtype`` of other commands).
+    ``keep="exemplars"`` writes an exemplar store (:mod:`neurotui.store.exemplar`:
+    per-neuron statistics, top/bottom and sampled contexts, dense rows of the kept
+    sentences only); ``first_sentence`` is the corpus id of the text's first line there
+    (a chunk of a distributed run) and ``exemplar_options`` its ``k`` and ``sample``.
     """
     import time
 
@@ -123,6 +130,10 @@ def extract(
         raise NeurotuiError(f"--batch-size {batch_size}: must be at least 1")
     if rows not in ROWS:
         raise NeurotuiError(f"--rows {rows}: choose one of {', '.join(ROWS)}")
+    if keep not in ("dense", "exemplars"):
+        raise NeurotuiError(f"--keep {keep}: choose dense or exemplars")
+    if keep == "exemplars" and side == "both":
+        raise NeurotuiError("--keep exemplars with --side both: extract one side at a time")
     text = Path(text)
     out = Path(out)
     words = read_sentences(text)
@@ -138,7 +149,8 @@ def extract(
             backend, model, text, out, words, lines, result, t0,
             sites=sites, side=side, targets=targets, aggregation=aggregation,
             batch_size=batch_size, device=device, dtype=dtype, summary=summary,
-            progress=progress, rows=rows,
+            progress=progress, rows=rows, keep=keep, first_sentence=first_sentence,
+            exemplar_options=exemplar_options,
         )  # fmt: skip
     finally:
         if saved_bos is not _NO_BOS:
@@ -184,6 +196,9 @@ def _extract_with(
     summary: bool,
     progress: Callable[[str, int, int], None] | None,
     rows: str,
+    keep: str = "dense",
+    first_sentence: int = 0,
+    exemplar_options: dict[str, Any] | None = None,
 ) -> ExtractResult:
     """The body of :func:`extract` once the model is loaded and its BOS set."""
     import time
@@ -245,16 +260,24 @@ def _extract_with(
         },
         "source": {"path": str(text), "sha256": sha256_file(text), "lines": len(lines)},
     }
-    writers: dict[str, StoreWriter] = {}
+    writers: dict[str, Any] = {}
     try:
         for s, pairs in grouped.items():
             side_rows = rows_of[s]
             assert side_rows is not None
             meta = dict(base_meta, side=s)
             total = sum(len(r) for r in side_rows)  # every line's rows are checked below
-            writers[s] = StoreWriter(
-                paths[s], pairs, dtype=dtype, metadata=meta, expected_tokens=total, rows=total
-            )
+            if keep == "exemplars":
+                from neurotui.store.exemplar import ExemplarWriter
+
+                writers[s] = ExemplarWriter(
+                    paths[s], pairs, dtype=dtype, metadata=meta,
+                    first_sentence=first_sentence, **(exemplar_options or {}),
+                )  # fmt: skip
+            else:
+                writers[s] = StoreWriter(
+                    paths[s], pairs, dtype=dtype, metadata=meta, expected_tokens=total, rows=total
+                )
         names = [n for pairs in grouped.values() for n, _ in pairs]
         for start in range(0, len(lines), _STEP):
             batch = lines[start : start + _STEP]

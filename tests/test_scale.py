@@ -1,0 +1,376 @@
+"""Sharded stores, Dask runs and exemplar stores (issue: beyond one machine).
+
+Why one module-scoped cluster: starting worker processes costs seconds on a 2-core box,
+so every cluster test shares one LocalCluster of 2 single-threaded worker processes
+(loopback only). The single-process references run with one torch thread, as the
+workers do, so shards hold the very same values.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import neurotui.store as ns
+from neurotui.cli import main
+from neurotui.errors import DataError, NeurotuiError, StoreError
+from neurotui.store.exemplar import ExemplarState
+from neurotui.store.extract import extract
+from neurotui.store.sharded import write_manifest
+
+pytest.importorskip("distributed")
+
+MODEL = "synth-en-lm"
+LINES = 40
+OPTS = {"batch_size": 8, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def client():  # type: ignore[no-untyped-def]
+    from distributed import Client
+
+    from neurotui.scale.engine import local_cluster
+
+    cluster = local_cluster(2)
+    with Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def text(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from neurotui.models.registry import samples_dir
+
+    lines = (samples_dir() / "synth-data" / "dev.en").read_text().splitlines()[:LINES]
+    path = tmp_path_factory.mktemp("text") / "small.en"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def single(text: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The single-process dense store (one torch thread, like a worker)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NEUROTUI_THREADS", "1")
+    try:
+        out = tmp_path_factory.mktemp("single") / "one.h5"
+        extract(MODEL, text, out, **OPTS)
+    finally:
+        mp.undo()
+    return out
+
+
+@pytest.fixture(scope="module")
+def sharded(client, text: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    from neurotui.scale.extract import extract_on_cluster
+
+    out = tmp_path_factory.mktemp("sharded") / "acts.h5"
+    seen: list[tuple[str, int, int]] = []
+    result = extract_on_cluster(
+        client, MODEL, text, out, chunk_lines=8, progress=lambda *a: seen.append(a), **OPTS
+    )
+    assert result.tokens["encoder"] > 0
+    assert seen[-1] == ("extract", 5, 5)  # 40 lines in chunks of 8, reported as they end
+    return out
+
+
+def _same_store(a, b) -> None:  # type: ignore[no-untyped-def]
+    assert (a.sentences, a.total_tokens, a.layer_names) == (
+        b.sentences,
+        b.total_tokens,
+        b.layer_names,
+    )
+    for i in range(a.sentences):
+        assert a.tokens(i) == b.tokens(i)
+        np.testing.assert_allclose(a.activations(i), b.activations(i), rtol=1e-5, atol=1e-7)
+
+
+def test_sharded_extraction_equals_single_process(sharded: Path, single: Path) -> None:
+    with ns.open(sharded) as s, ns.open(single) as one:
+        assert s.format == "neurotui-sharded"
+        assert len(s.shards) == 5
+        _same_store(s, one)
+        # Summaries merge exactly (moments, extremes) across the five shards.
+        np.testing.assert_allclose(s.stats.mean, one.stats.mean, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(s.stats.std, one.stats.std, rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(s.summary.top_rows, one.summary.top_rows)
+        np.testing.assert_array_equal(s.summary.bottom_rows, one.summary.bottom_rows)
+        assert s.top_examples("lm.l1:3", 5) == one.top_examples("lm.l1:3", 5)
+        np.testing.assert_array_equal(s.neuron_values(300), one.neuron_values(300))
+        assert s.metadata["source"]["path"] == str(Path(one.metadata["source"]["path"]))
+
+
+def test_sharded_store_in_info(sharded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(sharded), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["format"] == "neurotui-sharded" and len(doc["shards"]) == 5
+    assert doc["sentences"] == LINES
+
+
+@pytest.mark.parametrize("method", ["variance", "meandist"])
+def test_distributed_statistics_equal_single(
+    client, sharded: Path, single: Path, method: str
+) -> None:  # type: ignore[no-untyped-def]
+    from neurotui.analysis.methods import RankOptions, compute_ranking
+
+    with ns.open(single) as one, ns.open(sharded) as s:
+        local = compute_ranking(one, method)
+        for store in (s, one):  # one task per shard / per row range of one file
+            far = compute_ranking(store, method, RankOptions(cluster=client))
+            assert far.order == local.order
+            np.testing.assert_allclose(far.scores, local.scores, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def other(single: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second "model" on the same text: permuted, bent and noised columns of the first."""
+    rng = np.random.default_rng(1)
+    perm = rng.permutation(512)[:96]
+    with ns.open(single) as one:
+        toks = [one.tokens(i) for i in range(one.sentences)]
+        acts = [np.tanh(2 * one.activations(i)[:, perm]) for i in range(one.sentences)]
+    acts = [a + rng.normal(scale=0.05, size=a.shape).astype(np.float32) for a in acts]
+    out = tmp_path_factory.mktemp("other") / "other.h5"
+    return ns.write_store(out, toks, acts, [("x", 96)])
+
+
+@pytest.mark.parametrize("method", ["maxcorr", "mincorr", "linreg"])
+def test_distributed_crossmodel_equals_single(
+    client, sharded: Path, single: Path, other: Path, method: str
+) -> None:  # type: ignore[no-untyped-def]
+    from neurotui.analysis.methods import RankOptions, compute_ranking
+
+    with ns.open(single) as one, ns.open(sharded) as s, ns.open(other) as o:
+        local = compute_ranking(one, method, RankOptions(others=[o], device="cpu"))
+        far = compute_ranking(s, method, RankOptions(others=[o], cluster=client))
+        assert far.order == local.order
+        np.testing.assert_allclose(far.scores, local.scores, rtol=1e-5, atol=1e-9)
+        if method == "maxcorr":
+            assert far.partners == local.partners
+
+
+def test_cluster_refuses_methods_it_cannot_run(client, single: Path) -> None:  # type: ignore[no-untyped-def]
+    from neurotui.analysis.methods import RankOptions, compute_ranking
+
+    with ns.open(single) as one, pytest.raises(DataError, match="--cluster: --method probe"):
+        compute_ranking(one, "probe", RankOptions(cluster=client, task="position"))
+
+
+def _shards(text: Path, tmp_path: Path) -> list[Path]:
+    """Two shards of the text written in one process (no cluster needed)."""
+    lines = text.read_text().splitlines()
+    out = []
+    for j, part in enumerate((lines[:10], lines[10:20])):
+        src = tmp_path / f"part{j}.en"
+        src.write_text("\n".join(part) + "\n")
+        out.append(extract(MODEL, src, tmp_path / f"s{j}.h5", **OPTS).paths["encoder"])
+    return out
+
+
+def test_lying_manifest_is_one_line_error(
+    text: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shards = _shards(text, tmp_path)
+    manifest = write_manifest(tmp_path / "m.h5", shards)
+    with ns.open(manifest) as store:
+        assert store.sentences == 20
+    good = json.loads(manifest.read_text())
+    lies = {
+        "bytes": lambda d: d["shards"][1].update(bytes=d["shards"][1]["bytes"] + 1),
+        "counts": lambda d: d["shards"][0].update(tokens=d["shards"][0]["tokens"] + 1),
+        "missing": lambda d: d["shards"][0].update(path="nowhere.h5"),
+        "totals": lambda d: d.update(sentences=21),
+        "field": lambda d: d.pop("sites"),
+    }
+    for name, lie in lies.items():
+        doc = json.loads(json.dumps(good))
+        lie(doc)
+        manifest.write_text(json.dumps(doc))
+        with pytest.raises(StoreError):
+            ns.open(manifest)
+        assert main(["info", str(manifest)]) == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith("neurotui: error: ") and err.count("\n") == 1, (name, err)
+        assert str(manifest) in err
+
+
+def test_failed_run_leaves_no_store(client, text: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from neurotui.scale.extract import extract_on_cluster
+
+    out = tmp_path / "bad.h5"
+    with pytest.raises(NeurotuiError):
+        extract_on_cluster(client, "no-such-model", text, out, chunk_lines=8, **OPTS)
+    assert not out.exists()
+    assert not list((tmp_path / "bad.h5.shards").glob("*.h5"))
+
+
+# -- exemplar stores ---------------------------------------------------------------------
+
+
+def _random_corpus(seed: int = 0, sentences: int = 120, width: int = 12):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(seed)
+    toks, acts = [], []
+    for i in range(sentences):
+        n = int(rng.integers(1, 9))
+        a = rng.normal(size=(n, width)).astype(np.float32)
+        a[:, 0] = np.maximum(a[:, 0], 0)  # a ReLU-like neuron: many tied zeros
+        a[:, 1] = np.round(a[:, 1])  # many ties everywhere
+        if i % 17 == 3:
+            a[0, 2] = np.nan
+        toks.append([f"w{i}_{j}" for j in range(n)])
+        acts.append(a)
+    return toks, acts
+
+
+def test_exemplar_parts_merge_to_the_single_pass() -> None:
+    toks, acts = _random_corpus()
+    sites = [("a", 5), ("b", 7)]
+    whole = ExemplarState(sites, k=3, sample=6)
+    for lo in range(0, len(toks), 50):  # one pass, in batches
+        whole.update(
+            list(range(lo, min(lo + 50, len(toks)))), toks[lo : lo + 50], acts[lo : lo + 50]
+        )
+    parts = []
+    for lo, hi in ((70, 120), (0, 33), (33, 70)):  # any split, merged in any order
+        part = ExemplarState(sites, k=3, sample=6)
+        for a in range(lo, hi, 7):
+            b = min(hi, a + 7)
+            part.update(list(range(a, b)), toks[a:b], acts[a:b])
+        parts.append(part)
+    merged = parts[0]
+    for p in parts[1:]:
+        merged.merge(p)
+    for name in ("count", "nonfinite", "min", "max", "hist", "sample_ids"):
+        np.testing.assert_array_equal(getattr(merged, name), getattr(whole, name))
+    np.testing.assert_allclose(merged.mean, whole.mean, rtol=1e-12)
+    np.testing.assert_allclose(merged.m2, whole.m2, rtol=1e-12)
+    for side in ("top", "bottom"):
+        for key in ("sent", "pos", "val"):
+            np.testing.assert_array_equal(merged.ext[side][key], whole.ext[side][key])
+    assert sorted(merged.sentences) == sorted(whole.sentences) == whole.kept_ids().tolist()
+    # Against brute force: exact moments, extremes and ordering (value, then corpus order).
+    flat = np.concatenate(acts).astype(np.float64)
+    loc = [(i, j) for i, a in enumerate(acts) for j in range(a.shape[0])]
+    for col in range(12):
+        v = flat[:, col]
+        ok = np.isfinite(v)
+        assert whole.count[col] == ok.sum()
+        np.testing.assert_allclose(whole.mean[col], v[ok].mean(), rtol=1e-12)
+        np.testing.assert_allclose(whole.m2[col] / ok.sum(), v[ok].var(), rtol=1e-10)
+        best = sorted((r for r in range(v.size) if ok[r]), key=lambda r: (-v[r], r))[:3]
+        assert [loc[r] for r in best] == list(
+            zip(whole.ext["top"]["sent"][:, col], whole.ext["top"]["pos"][:, col], strict=True)
+        )
+    # Fewer sentences kept than the corpus holds: memory O(neurons × k), not O(corpus).
+    assert len(whole.sentences) < len(toks)
+
+
+@pytest.fixture(scope="module")
+def exemplar_single(text: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NEUROTUI_THREADS", "1")
+    try:
+        out = tmp_path_factory.mktemp("ex") / "ex1.h5"
+        extract(MODEL, text, out, keep="exemplars", exemplar_options={"k": 2, "sample": 3},
+                sites=["lm.l1"], **OPTS)  # fmt: skip
+    finally:
+        mp.undo()
+    return out
+
+
+def test_distributed_exemplar_store_equals_single_pass(
+    client, text: Path, exemplar_single: Path, single: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from neurotui.scale.extract import extract_on_cluster
+
+    out = tmp_path / "ex2.h5"
+    extract_on_cluster(client, MODEL, text, out, keep="exemplars", chunk_lines=8,
+                       exemplar_options={"k": 2, "sample": 3}, sites=["lm.l1"], **OPTS)  # fmt: skip
+    assert not (tmp_path / "ex2.h5.shards").exists()
+    a, b = ExemplarState.read(exemplar_single), ExemplarState.read(out)
+    for name in ("count", "nonfinite", "min", "max", "hist", "sample_ids"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    np.testing.assert_allclose(b.mean, a.mean, rtol=1e-5, atol=1e-7)
+    for side in ("top", "bottom"):
+        np.testing.assert_array_equal(a.ext[side]["sent"], b.ext[side]["sent"])
+        np.testing.assert_array_equal(a.ext[side]["pos"], b.ext[side]["pos"])
+    with ns.open(out) as ex, ns.open(exemplar_single) as ex1, ns.open(single) as dense:
+        _same_store(ex, ex1)
+        # Dense rows are kept for exactly the sentences the lists and the sample point at.
+        ids = ex._file["exemplar/sentence_ids"][()]
+        assert ids.tolist() == b.kept_ids().tolist() and ex.sentences == ids.size
+        # Corpus-wide statistics equal the dense store's.
+        l1 = dense.site("lm.l1")
+        cols = slice(l1.offset, l1.offset + l1.size)
+        np.testing.assert_allclose(ex.stats.mean, dense.stats.mean[cols], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ex.stats.std, dense.stats.std[cols], rtol=1e-5, atol=1e-6)
+        # Top contexts are the dense store's, in the kept sentences' numbering.
+        for n in (0, 17):
+            got = [(int(ids[e.sentence]), e.position, e.value) for e in ex.top_examples(n, 2)]
+            want = dense.top_examples(l1.offset + n, 2)
+            assert got == [(e.sentence, e.position, e.value) for e in want]
+            assert ex.tokens(ex.top_examples(n, 1)[0].sentence) == dense.tokens(want[0].sentence)
+
+
+def test_exemplar_store_rankings(exemplar_single: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rank", str(exemplar_single), "--method", "probe", "--task", "position"]) == 2
+    err = capsys.readouterr().err
+    assert "exemplar store" in err and err.count("\n") == 1
+    assert main(["rank", str(exemplar_single), "--method", "variance", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    with ns.open(exemplar_single) as ex:
+        best = int(np.argmax(ex.stats.std))
+    assert doc["order"][0] == best
+
+
+def test_killed_worker_task_is_redone(client, text: Path, single: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The first task to start kills its worker process; Dask reruns it elsewhere."""
+    from neurotui.scale.extract import extract_on_cluster
+
+    marker = tmp_path / "killed"
+    out = tmp_path / "acts.h5"
+    extract_on_cluster(client, MODEL, text, out, chunk_lines=8, fault_marker=str(marker), **OPTS)
+    assert marker.exists()  # a worker did die mid-run
+    with ns.open(out) as s, ns.open(single) as one:
+        _same_store(s, one)
+
+
+def test_app_opens_sharded_and_exemplar_stores(
+    sharded: Path, exemplar_single: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The explorer shows both like any store: card, top contexts and words, colouring."""
+    import asyncio
+
+    from neurotui.tui.app import NeurotuiApp
+    from neurotui.tui.testing import settle
+    from neurotui.tui.widgets.neuron_card import NeuronCard
+    from neurotui.tui.widgets.sentence_view import SentenceView
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    async def check(path: Path) -> None:
+        store = ns.open(path)
+        app = NeurotuiApp(stores=[store], open_default=False, device="cpu")
+        async with app.run_test(size=(160, 50)) as pilot:
+            await settle(pilot)
+            card = app.screen.query_one(NeuronCard)
+            for _ in range(100):
+                if card.card is not None and card.card.top_words:
+                    break
+                await pilot.pause(0.05)
+            assert card.card is not None and card.card.neuron == 0
+            assert card.card.top[:2] == store.top_examples(0, 2)
+            assert card.card.top_words
+            view = app.screen.query_one(SentenceView)
+            assert view.render_line(0).text.split()[1:] == store.tokens(0)
+            await pilot.press("j")
+            await settle(pilot)
+            assert app.session.active.view.cursor == 1
+        store.close()
+
+    for path in (sharded, exemplar_single):
+        asyncio.run(check(path))
