@@ -59,7 +59,6 @@ from neurotui.errors import Cancelled, CheckpointError, DataError, NeurotuiError
 from neurotui.models.base import Aggregation, Backend, EditFn, ModelKind, SiteInfo, Translation
 from neurotui.models.hf_hooks import Capture, RunState, count_hooks, install_site, install_tracker
 from neurotui.models.hf_load import (
-    ProgressFn,
     locate,
     parameter_bytes,
     parameter_count,
@@ -68,6 +67,7 @@ from neurotui.models.hf_load import (
 )
 from neurotui.models.hf_sites import SiteSpec, discover, stacks
 from neurotui.models.hf_tokens import Aligned, Batch, align, check_length, pad
+from neurotui.progress import ProgressFn
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

@@ -144,6 +144,23 @@ def child_count(n: int, fail: bool = False, progress=None):  # type: ignore[no-u
     return {"counted": n}
 
 
+class EchoServer:
+    """A child-server object for tests (:class:`neurotui.tui.procjob.ChildServer`)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def echo(self, text: str) -> str:
+        """``prefix + text``, answered from the child."""
+        return self.prefix + text
+
+    def pid(self) -> int:
+        """The child's process id (to check that it ends)."""
+        import os
+
+        return os.getpid()
+
+
 # -- the monkey test: random keys through the whole app ----------------------------------
 #: keys never pressed during a storm: they end the app (``q`` everywhere but in the help
 #: screen; ``ctrl+q``/``ctrl+c`` are Textual's own quit keys)

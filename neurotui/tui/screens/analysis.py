@@ -22,7 +22,6 @@ from textual.widgets import Input, Static
 
 from neurotui.analysis.ranking import Ranking
 from neurotui.errors import NeurotuiError
-from neurotui.tui import services
 from neurotui.tui.messages import (
     CardData,
     CardDetailsLoaded,
@@ -41,6 +40,9 @@ from neurotui.tui.messages import (
     StatsReady,
     TokenFocused,
 )
+from neurotui.tui.services import cards, opening
+from neurotui.tui.services import rankings as ranking_jobs
+from neurotui.tui.services.search import search_word
 from neurotui.tui.text import display_token, fit
 from neurotui.tui.widgets.footer import Footer
 from neurotui.tui.widgets.header import AppHeader
@@ -54,6 +56,7 @@ from neurotui.tui.widgets.sentence_view import SentenceView
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.tui.app import NeurotuiApp
     from neurotui.tui.session import OpenStore
+    from neurotui.tui.workers import WorkerContext
 
 #: seconds the list cursor must rest before the neuron card is computed
 CARD_DELAY = 0.12
@@ -252,7 +255,7 @@ class AnalysisScreen(Screen[None]):
         self.napp.jobs.start(
             self,
             f"stats:{name}",
-            lambda ctx: services.load_stats(opened.store, ctx),
+            lambda ctx: opening.load_stats(opened.store, ctx),
             lambda stats: StatsReady(name, stats),
             title=f"Statistics of {name}",
         )
@@ -281,8 +284,10 @@ class AnalysisScreen(Screen[None]):
         name = opened.name
         others = self.napp.session.others()
 
-        def load(ctx: object) -> tuple[dict[str, Ranking], list[services.RankingSpec]]:
-            return services.saved_rankings(opened.store), services.ranking_specs(opened, others)
+        def load(ctx: WorkerContext) -> tuple[dict[str, Ranking], list[ranking_jobs.RankingSpec]]:
+            return ranking_jobs.saved_rankings(opened.store), ranking_jobs.ranking_specs(
+                opened, others
+            )
 
         self.napp.jobs.start(
             self,
@@ -393,21 +398,13 @@ class AnalysisScreen(Screen[None]):
         name = opened.name
         device = self.napp.device_name
 
-        def work(ctx: object) -> RankingComputed:
-            rankings = services.compute_ranking(spec, opened, others, ctx, device)  # type: ignore[arg-type]
-            notes, saved = [], False
-            by_name = {o.name: o for o in [opened, *others]}
-            for store_name, ranking in rankings.items():
-                ok, note = services.save_ranking(by_name[store_name].store, spec.key, ranking)
-                notes.append(note)
-                saved = saved or (ok and store_name == name)
-            return RankingComputed(name, key, rankings, saved, notes)
-
         self.napp.jobs.start(
             self,
             f"rank:{name}:{key}",
-            work,
-            lambda message: message,
+            ranking_jobs.ranking_job(spec, opened, others, device),
+            lambda done: RankingComputed(
+                name, key, done.rankings, done.saved.get(name, False), done.notes
+            ),
             title=f"Computing {spec.title}",
             exclusive=False,
         )
@@ -480,7 +477,7 @@ class AnalysisScreen(Screen[None]):
             self.napp.post_selection_changed()
 
     def _scale_of(self, opened: OpenStore, neuron: int) -> float:
-        return services.colour_range(opened.stats, neuron)
+        return cards.colour_range(opened.stats, neuron)
 
     def _refresh_selection(self) -> None:
         """Push the shown neurons and their ranges to the sentence view, legend and card."""
@@ -530,15 +527,9 @@ class AnalysisScreen(Screen[None]):
         stats = opened.stats
         model = self.napp.model_path
 
-        def work(ctx: object) -> CardData:
-            return services.build_card(
-                opened,
-                neuron,
-                stats,
-                others,
-                partner_rankings,
-                ctx,  # type: ignore[arg-type]
-                model=model,
+        def work(ctx: WorkerContext) -> CardData:
+            return cards.build_card(
+                opened, neuron, stats, others, partner_rankings, ctx, model=model
             )
 
         self.napp.jobs.start(self, "card", work, CardLoaded, title="Neuron card")
@@ -566,8 +557,10 @@ class AnalysisScreen(Screen[None]):
         """Exact histogram and top words: one column read, after the quick card is shown."""
         name = opened.name
 
-        def work(ctx: object) -> CardDetailsLoaded:
-            hist, words = services.card_details(opened, neuron, ctx)  # type: ignore[arg-type]
+        servers = self.napp.jobs.servers
+
+        def work(ctx: WorkerContext) -> CardDetailsLoaded:
+            hist, words = cards.card_details(opened, neuron, ctx, servers)
             return CardDetailsLoaded(name, neuron, hist, words)
 
         self.napp.jobs.start(self, "card-details", work, lambda m: m, title="Neuron words")
@@ -578,8 +571,8 @@ class AnalysisScreen(Screen[None]):
         name = opened.name
         device = self.napp.device_name
 
-        def work(ctx: object) -> CardOutputLoaded:
-            promoted, suppressed, note = services.card_output(opened, neuron, model, device, ctx)  # type: ignore[arg-type]
+        def work(ctx: WorkerContext) -> CardOutputLoaded:
+            promoted, suppressed, note = cards.card_output(opened, neuron, model, device, ctx)
             return CardOutputLoaded(name, neuron, promoted, suppressed, note)
 
         self.napp.jobs.start(self, "card-output", work, lambda m: m, title="Promoted tokens")
@@ -722,7 +715,7 @@ class AnalysisScreen(Screen[None]):
         self.napp.jobs.start(
             self,
             "search",
-            lambda ctx: services.search_word(opened.store, word, ctx),
+            lambda ctx: search_word(opened.store, word, ctx),
             lambda hits: SearchDone(name, word, hits),
             title=f"Searching {word!r}",
         )
@@ -820,7 +813,7 @@ class AnalysisScreen(Screen[None]):
     def _save_note(self, opened: OpenStore, neuron: int, name: str, note: str) -> None:
         store_name = opened.name
 
-        def work(ctx: object) -> None:
+        def work(ctx: WorkerContext) -> None:
             opened.notes.set(neuron, name, note)
 
         self.napp.jobs.start(

@@ -26,6 +26,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from neurotui.progress import JobContext
 from neurotui.tui.colour import LEVELS, ColourMap
 from neurotui.tui.messages import SentencesLoaded, TokenFocused
 from neurotui.tui.session import OpenStore, SentenceRows
@@ -278,7 +279,7 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
             return
         name = source.name
 
-        def load(ctx: object) -> list[int]:
+        def load(ctx: JobContext) -> list[int]:
             # Visible sentences first, then read-ahead.
             first = [i for i in todo if i in visible] + [i for i in todo if i not in visible]
             done: list[int] = []
@@ -286,7 +287,7 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
                 source.cache.load(i)
                 done.append(i)
                 if n % 16 == 15:
-                    ctx.check()  # type: ignore[attr-defined]
+                    ctx.check()
             return done
 
         jobs.start(
