@@ -114,7 +114,7 @@ async def settle(pilot: Pilot, rounds: int = 20) -> None:
 
     from textual.worker import WorkerCancelled
 
-    from neurotui.tui.screens.analysis import CARD_DELAY
+    from neurotui.tui.widgets.neuron_card import CARD_DELAY
 
     app = pilot.app
     for k in range(rounds):
@@ -142,6 +142,15 @@ def child_count(n: int, fail: bool = False, progress=None):  # type: ignore[no-u
     if fail:
         raise DataError("labels.txt line 3: 2 labels for 3 tokens")
     return {"counted": n}
+
+
+def child_pid(progress=None):  # type: ignore[no-untyped-def]
+    """A child-process job for tests: its process id, after one progress report."""
+    import os
+
+    if progress is not None:
+        progress("pid", 1, 1)
+    return {"pid": os.getpid(), "progress": 1 if progress is not None else 0}
 
 
 class EchoServer:

@@ -23,6 +23,7 @@ Every job is handed a :class:`WorkerContext`, the package's one job vocabulary
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
@@ -173,6 +174,30 @@ class JobRunner:
         )
         ctx.worker = worker
         return request
+
+
+S = TypeVar("S", bound="MessagePump")
+M = TypeVar("M", bound=JobMessage)
+
+
+def current_result(handler: Callable[[S, M], None]) -> Callable[[S, M], None]:
+    """Decorate the handler of a job's result: the message stops there, and a result that
+    a newer request of its group has superseded since it was posted is dropped.
+
+    Why here: the runner drops superseded results before posting them; this is the same
+    check at delivery (a newer request may start while the message waits in the queue),
+    written once instead of in every handler.
+    """
+
+    @functools.wraps(handler)
+    def handle(self: S, message: M) -> None:
+        message.stop()
+        jobs = getattr(self.app, "jobs", None)
+        if isinstance(jobs, JobRunner) and not jobs.is_current(message):
+            return
+        handler(self, message)
+
+    return handle
 
 
 def _run(job: Job[R], ctx: WorkerContext) -> R:
