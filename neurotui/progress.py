@@ -69,6 +69,18 @@ class NoJob:
 NO_JOB = NoJob()
 
 
+class Reporting(NoJob):
+    """A context that only forwards reports to a :data:`ProgressFn` (a job's body run
+    where no runner is, e.g. inside a child process: the parent relays and cancels)."""
+
+    def __init__(self, progress: ProgressFn | None) -> None:
+        self._progress = progress
+
+    def progress(self, stage: str, done: int, total: int) -> None:
+        """Forwarded."""
+        report(self._progress, stage, done, total)
+
+
 def titled(ctx: JobContext, title: str) -> ProgressFn:
     """``ctx.progress`` with each stage prefixed by ``title`` (``"Extracting x: read"``).
 

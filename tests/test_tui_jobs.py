@@ -102,3 +102,38 @@ async def test_a_process_job_runs_in_a_child_and_relays_progress() -> None:
         await pilot.pause()
         ((pid, reports),) = listener.seen
         assert pid != os.getpid() and reports == 1
+
+
+def test_missing_stats_of_a_large_file_store_are_computed_in_a_child(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A corpus-scale pass (a store without its summary) runs in a child process; its
+    statistics come back equal to the in-thread computation."""
+    import numpy as np
+
+    import neurotui.store
+    from neurotui.progress import NO_JOB
+    from neurotui.store.writer import write_store
+    from neurotui.tui.services import opening, placement
+    from neurotui.tui.testing import make_tokens
+
+    tokens = make_tokens(12)
+    rng = np.random.default_rng(3)
+    acts = [rng.standard_normal((len(t), 6)).astype(np.float32) for t in tokens]
+    acts[0][0, 2] = np.nan  # a non-finite value survives the JSON channel
+    path = write_store(tmp_path / "s.h5", tokens, acts, [("enc.l0", 6)], summary=False)
+    store = neurotui.store.open(path)
+    try:
+        assert store.stats is None
+        here = opening.load_stats(store)
+        monkeypatch.setattr(placement, "PROCESS_BYTES", 0)  # this small store counts as large
+        calls: list[str] = []
+        real = opening.load_stats
+        monkeypatch.setattr(opening, "load_stats", lambda *a: calls.append("thread") or real(*a))
+        child = opening.stats_job(store)(NO_JOB)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    assert calls == []  # not computed in this process
+    for field in opening.STATS_FIELDS:
+        np.testing.assert_allclose(getattr(child, field), getattr(here, field), equal_nan=True)
+    assert child.nonfinite.sum() == 1

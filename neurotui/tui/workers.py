@@ -147,7 +147,7 @@ class JobRunner:
 
         def work() -> None:
             try:
-                result = _run(job, ctx)
+                result = run_job(job, ctx)
                 if ctx.cancelled():
                     return
                 message = done(result)
@@ -200,8 +200,10 @@ def current_result(handler: Callable[[S, M], None]) -> Callable[[S, M], None]:
     return handle
 
 
-def _run(job: Job[R], ctx: WorkerContext) -> R:
-    """``job`` on this (worker) thread, or in a child process relayed from here."""
+def run_job(job: Job[R], ctx: WorkerContext) -> R:
+    """``job`` on this (worker) thread, or in a child process relayed from here — also
+    from inside a thread job that decides where the heavy part runs only once it has
+    looked (e.g. whether a store's statistics are stored)."""
     if not isinstance(job, ProcessJob):
         return job(ctx)
     relay = titled(ctx, job.stage) if job.stage else ctx.progress

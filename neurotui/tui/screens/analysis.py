@@ -246,7 +246,7 @@ class AnalysisScreen(Screen[None]):
         self.napp.jobs.start(
             self,
             f"stats:{name}",
-            lambda ctx: opening.load_stats(opened.store, ctx),
+            opening.stats_job(opened.store),
             lambda stats: StatsReady(name, stats),
             title=f"Statistics of {name}",
         )

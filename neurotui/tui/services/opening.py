@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from neurotui.errors import NeurotuiError, StoreError
-from neurotui.progress import NO_JOB, JobContext, titled
+from neurotui.progress import NO_JOB, JobContext, ProgressFn, Reporting, titled
+from neurotui.tui.procjob import ProcessJob
+from neurotui.tui.services.placement import worth_a_process
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.store.api import NeuronStats, Store
+    from neurotui.tui.workers import Job, WorkerContext
 
 
 CHECKPOINT_SUFFIXES = (".pt", ".safetensors", ".bin", ".ckpt")
@@ -113,3 +116,50 @@ def load_stats(store: Store, ctx: JobContext = NO_JOB) -> NeuronStats:
 
     summary = compute(progress=progress)
     return summary.stats
+
+
+#: the array fields of :class:`neurotui.store.api.NeuronStats` (sent as JSON lists)
+STATS_FIELDS = ("mean", "std", "min", "max", "quantile_levels", "quantiles", "count", "nonfinite")
+
+
+def stats_job(store: Store) -> Job[NeuronStats]:
+    """The job that gets the store's stats: stored ones are read on the worker thread; a
+    missing summary of a large file store is computed in a child process (one pass over
+    every activation), of a small one on the worker thread."""
+
+    def job(ctx: WorkerContext) -> NeuronStats:
+        if store.stats is not None or not worth_a_process([store]):
+            return load_stats(store, ctx)
+        from neurotui.tui.workers import run_job
+
+        return run_job(
+            ProcessJob(
+                "neurotui.tui.services.opening:stats_of_path",
+                [str(store.path)],
+                finish=_stats_from_json,
+            ),
+            ctx,
+        )
+
+    return job
+
+
+def _stats_from_json(answer: dict[str, list[object]], ctx: JobContext) -> NeuronStats:
+    import numpy as np
+
+    from neurotui.store.api import NeuronStats
+
+    return NeuronStats(**{k: np.asarray(answer[k]) for k in STATS_FIELDS})
+
+
+def stats_of_path(path: str, progress: ProgressFn | None = None) -> dict[str, list[object]]:
+    """The child-process side of :func:`stats_job`: the stats of the store at ``path`` as
+    JSON lists (non-finite values survive: Python's JSON writes NaN and Infinity)."""
+    import neurotui.store
+
+    store = neurotui.store.open(path)
+    try:
+        stats = load_stats(store, Reporting(progress))
+    finally:
+        store.close()
+    return {k: getattr(stats, k).tolist() for k in STATS_FIELDS}
