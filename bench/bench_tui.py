@@ -72,10 +72,11 @@ def _render_pane(view) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - t0
 
 
-async def _key_to_frame(app, widget, key: str) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+async def _key_to_frame(app, widget, key: str) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
     """Press ``key`` as the terminal driver delivers it; seconds until its effect is on
-    screen (the widget's cursor moved and the next refresh painted it), and until the
-    whole process is idle (what Pilot.press waits for).
+    screen (the widget's cursor moved and the next refresh painted it), the UI thread's
+    CPU seconds in that span (what the key costs the UI: its wall time on an idle core),
+    and seconds until the whole process is idle (what Pilot.press waits for).
 
     Why both: Pilot's wait compares the *process's* CPU time with the wall clock, so any
     background work of the app (a card loading, a job's relay thread) counts as the key's
@@ -86,7 +87,7 @@ async def _key_to_frame(app, widget, key: str) -> tuple[float, float]:  # type: 
 
     before = widget.cursor_neuron
     drawn = asyncio.Event()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     event = events.Key(key, key)
     event.set_sender(app)
     app._driver.send_message(event)
@@ -96,10 +97,10 @@ async def _key_to_frame(app, widget, key: str) -> tuple[float, float]:  # type: 
         await asyncio.sleep(0.0005)
     app.screen.call_after_refresh(drawn.set)
     await drawn.wait()
-    served = time.perf_counter() - t0
+    served, cpu = time.perf_counter() - t0, time.thread_time() - c0
     await wait_for_idle(0)
     await wait_for_idle(0)
-    return served, time.perf_counter() - t0
+    return served, cpu, time.perf_counter() - t0
 
 
 def _log(text: str) -> None:
@@ -208,14 +209,15 @@ async def run(store_path: Path, steps: int, keys: int) -> dict[str, object]:
             screen.compute_ranking(method)
             neurons.focus()
             await pilot.pause()
-            lat, idle, lat_cpu = [], [], []
+            lat, idle, lat_cpu, frame_cpu = [], [], [], []
             busy_presses = 0
             for _ in range(keys):
                 running = any(w.is_running and w.group.startswith("rank:") for w in app.workers)
                 c0 = time.thread_time()
-                served, quiet = await _key_to_frame(app, neurons, "j")
+                served, cpu, quiet = await _key_to_frame(app, neurons, "j")
                 if running:
                     lat.append(served)
+                    frame_cpu.append(cpu)
                     idle.append(quiet)
                     lat_cpu.append(time.thread_time() - c0)
                 busy_presses += running
@@ -224,6 +226,9 @@ async def run(store_path: Path, steps: int, keys: int) -> dict[str, object]:
             if lat:
                 results["key_latency_ms_median"] = 1000 * statistics.median(lat)
                 results["key_latency_ms_max"] = 1000 * max(lat)
+                results["key_latency_ms_p95"] = 1000 * sorted(lat)[int(0.95 * (len(lat) - 1))]
+                results["key_to_frame_ui_cpu_ms_median"] = 1000 * statistics.median(frame_cpu)
+                results["key_to_frame_ui_cpu_ms_max"] = 1000 * max(frame_cpu)
                 results["key_to_idle_ms_median"] = 1000 * statistics.median(idle)
                 results["key_to_idle_ms_max"] = 1000 * max(idle)
                 results["key_ui_cpu_ms_median"] = 1000 * statistics.median(lat_cpu)
