@@ -103,3 +103,15 @@ def test_titled_progress_prefixes_stages_and_passes_cancellation() -> None:
     ctx.stop = True
     with pytest.raises(Cancelled):
         report("statistics", 4, 4)
+
+
+def test_a_child_runs_at_a_lower_priority_than_the_app() -> None:
+    """Background work yields the cores to the UI process when the box is busy."""
+    import os
+
+    from neurotui.tui.procjob import CHILD_NICENESS
+
+    answer = run_in_process(
+        NO_JOB, "neurotui.tui.testing:child_niceness", (), relay=lambda *r: None
+    )
+    assert answer == min(19, os.nice(0) + CHILD_NICENESS)

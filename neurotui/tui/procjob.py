@@ -16,6 +16,7 @@ The function must return a JSON-serialisable value.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -34,6 +35,9 @@ from neurotui.progress import JobContext, ProgressFn
 
 #: progress messages from the child at most this often (seconds)
 CHILD_PROGRESS_INTERVAL = 0.1
+#: a child lowers its CPU priority by this much: background work yields the cores to the
+#: UI process when the box is busy (the point of a child is that keys are served first)
+CHILD_NICENESS = 5
 R = TypeVar("R")
 
 
@@ -238,8 +242,16 @@ class ChildServers:
             server.close()
 
 
+def _lower_priority() -> None:
+    """Yield the CPU to the app's own (UI) process when the cores are busy."""
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):  # not permitted here: the parent's priority
+            os.nice(CHILD_NICENESS)
+
+
 def _serve(factory: str) -> int:
     """The server child: an object from ``factory``, then one JSON answer per request."""
+    _lower_priority()
     out = sys.stdout
     sys.stdout = sys.stderr
 
@@ -264,6 +276,7 @@ def _serve(factory: str) -> int:
 
 def _child_main(target: str) -> int:
     """The child side: arguments on stdin, JSON lines on stdout."""
+    _lower_priority()
     out = sys.stdout
     sys.stdout = sys.stderr  # stray prints of the computation must not corrupt the channel
     last = [0.0]

@@ -153,6 +153,13 @@ def child_pid(progress=None):  # type: ignore[no-untyped-def]
     return {"pid": os.getpid(), "progress": 1 if progress is not None else 0}
 
 
+def child_niceness(progress=None):  # type: ignore[no-untyped-def]
+    """A child-process job for tests: the child's CPU niceness."""
+    import os
+
+    return os.nice(0)
+
+
 class EchoServer:
     """A child-server object for tests (:class:`neurotui.tui.procjob.ChildServer`)."""
 
