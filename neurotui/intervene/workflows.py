@@ -213,7 +213,9 @@ def manipulation_step(
         finally:
             backend.mask_word = saved  # type: ignore[attr-defined]
         return ManipulationStep([comparison], bound, [comparison.original], None, None)
-    known = list(originals) if originals is not None else [None] * len(sources)
+    known: list[Translation | None] = (
+        list(originals) if originals is not None else [None] * len(sources)
+    )
     missing = [k for k, t in enumerate(known) if t is None]
     if missing:
         fresh = translate(backend, [sources[k] for k in missing], (), settings, should_stop)

@@ -149,7 +149,10 @@ def _stats_from_json(answer: dict[str, list[object]], ctx: JobContext) -> Neuron
 
     from neurotui.store.api import NeuronStats
 
-    return NeuronStats(**{k: np.asarray(answer[k]) for k in STATS_FIELDS})
+    mean, std, vmin, vmax, levels, quantiles, count, nonfinite = (
+        np.asarray(answer[k]) for k in STATS_FIELDS
+    )
+    return NeuronStats(mean, std, vmin, vmax, levels, quantiles, count, nonfinite)
 
 
 def stats_of_path(path: str, progress: ProgressFn | None = None) -> dict[str, list[object]]:
