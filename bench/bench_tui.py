@@ -226,6 +226,8 @@ async def run(store_path: Path, steps: int, keys: int) -> dict[str, object]:
             if lat:
                 results["key_latency_ms_median"] = 1000 * statistics.median(lat)
                 results["key_latency_ms_max"] = 1000 * max(lat)
+                results["key_latencies_ms"] = [round(1000 * x, 1) for x in lat]
+                results["key_ui_cpu_ms"] = [round(1000 * x, 1) for x in frame_cpu]
                 results["key_latency_ms_p95"] = 1000 * sorted(lat)[int(0.95 * (len(lat) - 1))]
                 results["key_to_frame_ui_cpu_ms_median"] = 1000 * statistics.median(frame_cpu)
                 results["key_to_frame_ui_cpu_ms_max"] = 1000 * max(frame_cpu)
