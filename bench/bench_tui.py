@@ -103,6 +103,31 @@ async def _key_to_frame(app, widget, key: str) -> tuple[float, float, float]:  #
     return served, cpu, time.perf_counter() - t0
 
 
+class _gc_pauses:  # noqa: N801 - used like a function
+    """Collections of the garbage collector (generation, milliseconds) from now to stop()."""
+
+    def __init__(self) -> None:
+        import gc
+
+        self.found: list[tuple[int, float]] = []
+        self._t0 = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        elif info["generation"] > 0:
+            self.found.append(
+                (info["generation"], round(1000 * (time.perf_counter() - self._t0), 1))
+            )
+
+    def stop(self) -> list[tuple[int, float]]:
+        import gc
+
+        gc.callbacks.remove(self._callback)
+        return self.found
+
+
 def _log(text: str) -> None:
     print(f"[bench_tui] {text}", file=sys.stderr, flush=True)
 
@@ -210,6 +235,7 @@ async def run(store_path: Path, steps: int, keys: int) -> dict[str, object]:
             neurons.focus()
             await pilot.pause()
             lat, idle, lat_cpu, frame_cpu = [], [], [], []
+            pauses = _gc_pauses()
             busy_presses = 0
             for _ in range(keys):
                 running = any(w.is_running and w.group.startswith("rank:") for w in app.workers)
@@ -221,6 +247,7 @@ async def run(store_path: Path, steps: int, keys: int) -> dict[str, object]:
                     idle.append(quiet)
                     lat_cpu.append(time.thread_time() - c0)
                 busy_presses += running
+            results["gc_pauses_during_keys_ms"] = pauses.stop()
             results["ranking_method"] = method
             results["keys_during_ranking"] = busy_presses
             if lat:

@@ -137,3 +137,30 @@ def test_missing_stats_of_a_large_file_store_are_computed_in_a_child(
     for field in opening.STATS_FIELDS:
         np.testing.assert_allclose(getattr(child, field), getattr(here, field), equal_nan=True)
     assert child.nonfinite.sum() == 1
+
+
+@sync
+async def test_the_open_stores_are_frozen_out_of_full_collections_while_the_app_runs(
+    tmp_path,
+) -> None:  # type: ignore[no-untyped-def]
+    """A full garbage collection stalled keys for 150–340 ms with a large store open; what
+    is alive once the stores are open is frozen, and handed back when the app ends."""
+    import gc
+
+    import numpy as np
+
+    from neurotui.store.writer import write_store
+    from neurotui.tui.app import NeurotuiApp
+    from neurotui.tui.testing import make_tokens, settle
+
+    tokens = make_tokens(8)
+    rng = np.random.default_rng(5)
+    acts = [rng.standard_normal((len(t), 4)).astype(np.float32) for t in tokens]
+    path = write_store(tmp_path / "s.h5", tokens, acts, [("enc.l0", 4)])
+    assert gc.get_freeze_count() == 0
+    app = NeurotuiApp([path])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.session.active is not None
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
