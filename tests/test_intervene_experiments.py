@@ -67,7 +67,7 @@ def test_ablation_curve_top_bottom_random(s2s, store) -> None:
     refs = [e.tgt for e in TEST_EX]
     ticks = []
     curve = run_ablation(
-        s2s, plan, sources, refs, settings=FAST, progress=lambda d, t, m: ticks.append((d, t))
+        s2s, plan, sources, refs, settings=FAST, progress=lambda m, d, t: ticks.append((d, t))
     )
     assert ticks[0] == (0, 10) and ticks[-1] == (10, 10)
     data = curve.to_dict()

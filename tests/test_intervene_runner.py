@@ -48,7 +48,7 @@ def test_result_and_events(runner, backend) -> None:
     bound = bind([Intervention(neurons=(0, 1), site="enc.l0.fw", op="zero")], backend)
 
     def job(ctx):
-        ctx.progress(0, 1, "go")
+        ctx.progress("go", 0, 1)
         return [
             t.text
             for t in translate(ctx.backend, SENTS[:3], bound, DecodeSettings(), ctx.should_stop)

@@ -272,7 +272,7 @@ async def test_ranking_of_a_file_store_in_a_child_process(
     result comes back, is saved into the HDF5 store and shown."""
     import neurotui.store
     from neurotui.store.writer import write_store
-    from neurotui.tui import services
+    from neurotui.tui.services import placement
     from neurotui.tui.testing import make_tokens
 
     tokens = make_tokens(30)
@@ -282,7 +282,7 @@ async def test_ranking_of_a_file_store_in_a_child_process(
         for t in tokens
     ]
     path = write_store(tmp_path / "small.h5", tokens, acts, [("enc.l0", 12), ("enc.l1", 12)])
-    monkeypatch.setattr(services, "PROCESS_BYTES", 0)  # this small store counts as large
+    monkeypatch.setattr(placement, "PROCESS_BYTES", 0)  # this small store counts as large
     app = NeurotuiApp([path])
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)

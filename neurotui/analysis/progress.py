@@ -2,24 +2,21 @@
 
 Why a plain callback: the CLI draws a rich progress bar, the app's worker posts messages
 and checks for cancellation, a notebook passes nothing. Every long loop calls
-``report(stage, done, total)``; the callback may raise :class:`neurotui.errors.Cancelled`
-to stop the computation cleanly.
+``report(progress, stage, done, total)``; the callback may raise
+:class:`neurotui.errors.Cancelled` to stop the computation cleanly. The vocabulary itself
+(:data:`ProgressFn`, :func:`report`) is the package's one, :mod:`neurotui.progress`; this
+module adds the command line's progress bar.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-#: ``(stage, done, total)``; ``total`` is 0 when unknown.
-ProgressFn = Callable[[str, int, int], None]
+from neurotui.progress import ProgressFn, report
 
-
-def report(progress: ProgressFn | None, stage: str, done: int, total: int) -> None:
-    """Call ``progress`` if one was given (keeps call sites one line long)."""
-    if progress is not None:
-        progress(stage, int(done), int(total))
+__all__ = ["ProgressFn", "report", "rich_progress"]
 
 
 @contextlib.contextmanager

@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     settings = DecodeSettings(beam=args.beam, max_len=args.max_len, batch_size=args.batch_size)
     quiet = args.json or not sys.stderr.isatty()
 
-    def progress(done: int, total: int, message: str) -> None:
+    def progress(message: str, done: int, total: int) -> None:
         if not quiet and done < total:
             print(f"\r[{done + 1}/{total}] {message}…", end="", file=sys.stderr, flush=True)
 

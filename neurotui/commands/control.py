@@ -124,18 +124,15 @@ def run(args: argparse.Namespace) -> int:
     from neurotui.commands.common import load_stages
     from neurotui.data.synthetic import PROP_VALUES
     from neurotui.errors import NeurotuiError
-    from neurotui.intervene import log as runlog
     from neurotui.intervene.apply import DecodeSettings
     from neurotui.intervene.control import (
         DEFAULT_STRENGTHS,
         SEED_FLIP_RATES,
         check_target,
-        run_control,
     )
     from neurotui.intervene.realtext import REALTEXT_PROPS, check_realtext_prop, realtext_data
-    from neurotui.intervene.replay import control_record
     from neurotui.intervene.workflows import (
-        control_request,
+        control_run,
         open_store,
         require_translation_model,
         synthetic_splits,
@@ -178,11 +175,28 @@ def run(args: argparse.Namespace) -> int:
             found = None  # the task's ranking, found for its first target class
             targets = [args.target] if args.target else list(PROP_VALUES[task])
             for target in targets:
-                plan = control_request(
+
+                def progress(
+                    message: str, done: int, total: int, _t: str = f"{task}→{target}"
+                ) -> None:
+                    if not quiet and done < total:
+                        print(
+                            f"\r[{_t} {done + 1}/{total}] {message}…   ",
+                            end="",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+
+                run = control_run(
                     backend,
                     store,
                     task,
                     target,
+                    settings=settings,
+                    examples=args.examples,
+                    log=not args.no_log,
+                    log_path=args.log,
+                    progress=progress,
                     real=real,
                     ns=ns,
                     strengths=strengths,
@@ -195,30 +209,11 @@ def run(args: argparse.Namespace) -> int:
                     seed=args.seed,
                     splits=splits,
                 )
-                found = (plan.ranking, plan.ranking_name)
-                request, ranking_name = plan.request, plan.ranking_name
-
-                def progress(
-                    done: int, total: int, message: str, _t: str = f"{task}→{target}"
-                ) -> None:
-                    if not quiet and done < total:
-                        print(
-                            f"\r[{_t} {done + 1}/{total}] {message}…   ",
-                            end="",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-
-                result = run_control(
-                    backend, request, settings=settings, progress=progress, examples=args.examples
-                )
                 if not quiet:
                     print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
-                log_path = None
-                if not args.no_log:
-                    log_path = runlog.append(
-                        control_record(backend, request, settings, result, args.examples), args.log
-                    )
+                plan, result, log_path = run.plan, run.result, run.log_path
+                found = (plan.ranking, plan.ranking_name)
+                ranking_name = plan.ranking_name
                 doc = result.to_dict()
                 doc.update(
                     {

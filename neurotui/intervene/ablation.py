@@ -20,6 +20,7 @@ from neurotui.errors import Cancelled, NeurotuiError
 from neurotui.intervene.apply import DecodeSettings, perplexity, translate
 from neurotui.intervene.bind import bind, store_names
 from neurotui.intervene.spec import Intervention
+from neurotui.progress import ProgressFn
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.analysis.ranking import Ranking
@@ -28,8 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DIRECTIONS: tuple[str, ...] = ("top", "bottom", "random")
 DEFAULT_STEPS: tuple[int, ...] = (10, 50, 100)
-
-ProgressFn = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -265,14 +264,14 @@ def run_ablation(
     points: list[AblationPoint] = []
     for k, (direction, n) in enumerate(jobs):
         if progress is not None:
-            progress(k, len(jobs), f"{direction} {n}")
+            progress(f"{direction} {n}", k, len(jobs))
         p = point(direction, n)
         if direction == "baseline":
             baseline = p
         else:
             points.append(p)
     if progress is not None:
-        progress(len(jobs), len(jobs), "done")
+        progress("done", len(jobs), len(jobs))
     assert baseline is not None
     return AblationCurve(
         model=backend.name,

@@ -40,6 +40,7 @@ from neurotui.errors import Cancelled, NeurotuiError
 from neurotui.intervene.apply import DecodeSettings, translate
 from neurotui.intervene.bind import bind, store_offset
 from neurotui.intervene.spec import Intervention, Positions
+from neurotui.progress import ProgressFn
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.analysis.ranking import Ranking
@@ -57,7 +58,6 @@ DEFAULT_STRENGTHS: dict[str, tuple[float, ...]] = {
 #: what the seeds (Bau et al. 2019) report, for comparison next to ours
 SEED_FLIP_RATES = {"tense": 0.67, "number": 0.37, "gender": 0.21}
 
-ProgressFn = Callable[[int, int, str], None]
 DetectFn = Callable[[str], dict[str, "str | None"]]
 #: property detectors by name (what a ControlRequest records): the synthetic grammar's exact
 #: reader, and the French rules for real text (:mod:`neurotui.data.french`)
@@ -618,12 +618,12 @@ def run_control(
         )
 
     if progress is not None:
-        progress(0, total, "no clamp")
+        progress("no clamp", 0, total)
     search_baseline = point(request.search_cases, Setting(0, request.mode))
     curve = []
     for k, setting in enumerate(grid, 1):
         if progress is not None:
-            progress(k, total, setting.describe())
+            progress(setting.describe(), k, total)
         curve.append(point(request.search_cases, setting))
     floor = (
         search_baseline.bleu_untouched * request.min_bleu_ratio
@@ -632,11 +632,11 @@ def run_control(
     )
     best = choose(curve, floor)
     if progress is not None:
-        progress(len(grid) + 1, total, f"test {best.setting.describe()}")
+        progress(f"test {best.setting.describe()}", len(grid) + 1, total)
     test = point(request.test_cases, best.setting, keep=True)
     baseline = point(request.test_cases, Setting(0, request.mode), keep=True)
     if progress is not None:
-        progress(total, total, "done")
+        progress("done", total, total)
     return ControlResult(
         model=backend.name,
         prop=prop,

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from neurotui.intervene.bind import BoundIntervention
     from neurotui.intervene.compare import Comparison
     from neurotui.intervene.control import ControlRequest, ControlResult
-    from neurotui.intervene.runner import Job, JobContext
+    from neurotui.intervene.runner import Job, RunnerContext
     from neurotui.intervene.spec import Intervention
     from neurotui.models.base import Translation
     from neurotui.store.api import Store
@@ -32,7 +32,7 @@ def translate_job(
     """Translate ``sentences`` with ``bound`` applied → ``list[Translation]``."""
     from neurotui.intervene.apply import translate
 
-    def job(ctx: JobContext) -> list[Translation]:
+    def job(ctx: RunnerContext) -> list[Translation]:
         return translate(ctx.backend, sentences, bound, settings, ctx.should_stop)
 
     return job
@@ -54,7 +54,7 @@ def compare_job(
     from neurotui.intervene.bind import bind
     from neurotui.intervene.compare import compare
 
-    def job(ctx: JobContext) -> list[Comparison]:
+    def job(ctx: RunnerContext) -> list[Comparison]:
         bound = bind(spec, ctx.backend, store, sentences=sentences)
         return compare(ctx.backend, sentences, bound, settings, ctx.should_stop, original)
 
@@ -71,7 +71,7 @@ def ablation_job(
     """Run an ablation curve with progress → :class:`AblationCurve`."""
     from neurotui.intervene.ablation import run_ablation
 
-    def job(ctx: JobContext) -> AblationCurve:
+    def job(ctx: RunnerContext) -> AblationCurve:
         return run_ablation(
             ctx.backend,
             plan,
@@ -90,7 +90,7 @@ def control_job(request: ControlRequest, settings: DecodeSettings | None = None)
     """Run a control experiment with progress → :class:`ControlResult`."""
     from neurotui.intervene.control import run_control
 
-    def job(ctx: JobContext) -> ControlResult:
+    def job(ctx: RunnerContext) -> ControlResult:
         return run_control(
             ctx.backend,
             request,
@@ -105,7 +105,7 @@ def control_job(request: ControlRequest, settings: DecodeSettings | None = None)
 def call_job(fn: Any, *args: Any, **kwargs: Any) -> Job:
     """Any ``fn(backend, *args, **kwargs)`` as a job (for one-off work on the worker)."""
 
-    def job(ctx: JobContext) -> Any:
+    def job(ctx: RunnerContext) -> Any:
         return fn(ctx.backend, *args, **kwargs)
 
     return job

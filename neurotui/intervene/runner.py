@@ -4,7 +4,10 @@ Why: the app must keep serving keys while a translation or an ablation curve run
 torch models are not safe to share between threads. Every request carries an id; a newer
 request in the same ``group`` supersedes the older ones (cancelled if pending or running),
 so stale results never reach the screen. Requests are cancelled between batches and
-decoding steps (``JobContext.should_stop`` is what ``Backend.translate`` polls). A failure
+decoding steps (``RunnerContext.should_stop`` is what ``Backend.translate`` polls). Jobs
+get a :class:`RunnerContext`, the package's one job vocabulary
+(:class:`neurotui.progress.JobContext`: ``progress(stage, done, total)``, ``cancelled``,
+``check``) plus the backend. A failure
 — CUDA out of memory included — fails that request only; the worker lives on.
 
 Events (:class:`Started`, :class:`Progress`, :class:`Result`, :class:`Failed`,
@@ -30,7 +33,7 @@ from neurotui.errors import Cancelled, NeurotuiError
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.models.base import Backend
 
-Job = Callable[["JobContext"], Any]
+Job = Callable[["RunnerContext"], Any]
 _KEEP_FINISHED = 1024  # final events kept for wait() after a request finished
 
 
@@ -87,8 +90,9 @@ class _Request:
     final: Event | None = None
 
 
-class JobContext:
-    """What a job sees: the backend, its cancellation flag and a progress reporter."""
+class RunnerContext:
+    """What a job sees: the backend, its cancellation flag and a progress reporter (the
+    :class:`neurotui.progress.JobContext` protocol)."""
 
     def __init__(self, runner: Runner, request: _Request, backend: Backend) -> None:
         self._runner = runner
@@ -96,20 +100,23 @@ class JobContext:
         self.backend = backend
         self.request_id = request.request_id
 
-    def should_stop(self) -> bool:
+    def cancelled(self) -> bool:
         """True once the request was cancelled or superseded (poll between steps)."""
         return self._request.cancel.is_set() or self._runner._closing.is_set()
 
+    #: the name decoding loops poll (``Backend.translate(…, should_stop)``)
+    should_stop = cancelled
+
     def check(self) -> None:
-        """Raise :class:`neurotui.errors.Cancelled` when :meth:`should_stop` is true."""
-        if self.should_stop():
+        """Raise :class:`neurotui.errors.Cancelled` when :meth:`cancelled` is true."""
+        if self.cancelled():
             raise Cancelled(self.request_id)
 
-    def progress(self, done: int, total: int, message: str = "") -> None:
+    def progress(self, stage: str, done: int, total: int) -> None:
         """Report progress (and stop here when cancelled)."""
         self.check()
         self._runner._emit(
-            Progress(self.request_id, self._request.group, int(done), int(total), message)
+            Progress(self.request_id, self._request.group, int(done), int(total), stage)
         )
 
 
@@ -309,7 +316,7 @@ class Runner:
                 assert self._factory is not None
                 self._backend = self._factory()
             self._emit(Started(rid, group))
-            ctx = JobContext(self, request, self._backend)
+            ctx = RunnerContext(self, request, self._backend)
             value = request.job(ctx)
             leak = self._backend.active_hook_count()
             if leak:

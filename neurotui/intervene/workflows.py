@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from neurotui.analysis.ranking import CROSS_MODEL_METHODS
 from neurotui.errors import DataError, NeurotuiError
 from neurotui.intervene.apply import DecodeSettings
+from neurotui.progress import ProgressFn
 from neurotui.textfiles import read_lines
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,10 +25,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from neurotui.data.synthetic import Example
     from neurotui.intervene.bind import BoundIntervention
     from neurotui.intervene.compare import Comparison
-    from neurotui.intervene.control import ControlRequest
+    from neurotui.intervene.control import ControlRequest, ControlResult
     from neurotui.intervene.realtext import RealText
     from neurotui.intervene.spec import Intervention
-    from neurotui.models.base import Backend
+    from neurotui.models.base import Backend, Translation
     from neurotui.store.api import Store
 
 
@@ -95,6 +96,30 @@ class IntervenedRun:
         return "\n".join(lines)
 
 
+def log_translation(
+    backend: Backend,
+    spec: Sequence[Intervention],
+    bound: Sequence[BoundIntervention],
+    comparisons: Sequence[Comparison],
+    settings: DecodeSettings,
+    *,
+    log_path: str | Path | None = None,
+    name: str | None = None,
+    app: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], Path]:
+    """Append the replayable ``translate`` record of a run to the run log (``neurotui replay
+    LOG`` re-runs it); ``name`` and ``app`` (where in the app it was made) ride along."""
+    from neurotui.intervene import log as runlog
+    from neurotui.intervene.replay import translate_record
+
+    record = translate_record(backend, spec, bound, comparisons, settings)
+    if name:
+        record["name"] = name
+    if app is not None:
+        record["app"] = app
+    return record, runlog.append(record, log_path)
+
+
 def intervened_translation(
     backend: Backend,
     sources: Sequence[str],
@@ -107,7 +132,6 @@ def intervened_translation(
     should_stop: Callable[[], bool] | None = None,
 ) -> IntervenedRun:
     """Bind ``spec``, translate without and with it, log the run."""
-    from neurotui.intervene import log as runlog
     from neurotui.intervene.bind import bind
     from neurotui.intervene.compare import compare
     from neurotui.intervene.replay import translate_record
@@ -116,9 +140,103 @@ def intervened_translation(
         raise DataError("nothing to translate")
     bound = bind(spec, backend, store, sentences=sources)
     comparisons = compare(backend, sources, bound, settings, should_stop)
-    record = translate_record(backend, spec, bound, comparisons, settings)
-    written = runlog.append(record, log_path) if log else None
+    if log:
+        record, written = log_translation(
+            backend, spec, bound, comparisons, settings, log_path=log_path
+        )
+    else:
+        record, written = translate_record(backend, spec, bound, comparisons, settings), None
     return IntervenedRun(list(spec), bound, comparisons, settings, record, written)
+
+
+# -- one step of interactive manipulation --------------------------------------------------
+@dataclass
+class ManipulationStep:
+    """One manipulation request's answer: the cursor sentence first, then the others."""
+
+    comparisons: list[Comparison]
+    #: ``spec`` bound on the cursor sentence (what is described and logged)
+    bound: list[BoundIntervention]
+    #: every source's unmodified translation (the caller caches them for the next step)
+    originals: list[Translation]
+    #: sentence BLEU of the modified cursor sentence against ``reference``
+    bleu: float | None
+    log_path: Path | None
+
+    @property
+    def description(self) -> str:
+        """The resolved interventions in one line."""
+        return "; ".join(b.to_intervention().describe() for b in self.bound)
+
+
+def manipulation_step(
+    backend: Backend,
+    spec: Sequence[Intervention],
+    sources: Sequence[str],
+    *,
+    store: Store | None,
+    wide: Sequence[Intervention] | None = None,
+    originals: Sequence[Translation | None] | None = None,
+    reference: str | None = None,
+    log: bool = False,
+    log_path: str | Path | None = None,
+    name: str | None = None,
+    app: dict[str, Any] | None = None,
+    mask_token: int | None = None,
+    settings: DecodeSettings | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ManipulationStep:
+    """Apply ``spec`` to ``sources[0]`` (and ``wide``, default ``spec``, to every source),
+    compare with the unmodified outputs, score BLEU, optionally log — the Manipulate mode's
+    one request, on the runner's thread.
+
+    ``originals``: unmodified translations already at hand (``None`` where missing; only
+    the missing ones are translated). An encoder (``backend.kind == "encoder"``) answers
+    with its top fills of the word at ``mask_token`` on ``sources[0]``, original vs
+    modified (nothing cached, scored or logged: the fills depend on the cursor word).
+    ``log`` appends the replayable record of the cursor sentence (see
+    :func:`log_translation`).
+    """
+    from neurotui.intervene.apply import translate
+    from neurotui.intervene.bind import bind
+    from neurotui.intervene.compare import compare
+
+    if not sources:
+        raise DataError("nothing to translate")
+    settings = settings or DecodeSettings()
+    bound = bind(spec, backend, store, sentences=sources[:1])
+    if backend.kind == "encoder":
+        saved = getattr(backend, "mask_word", None)
+        backend.mask_word = mask_token  # type: ignore[attr-defined]  # encoders only
+        try:
+            comparison = compare(backend, sources[:1], bound, settings, should_stop)[0]
+        finally:
+            backend.mask_word = saved  # type: ignore[attr-defined]
+        return ManipulationStep([comparison], bound, [comparison.original], None, None)
+    known: list[Translation | None] = (
+        list(originals) if originals is not None else [None] * len(sources)
+    )
+    missing = [k for k, t in enumerate(known) if t is None]
+    if missing:
+        fresh = translate(backend, [sources[k] for k in missing], (), settings, should_stop)
+        for k, translation in zip(missing, fresh, strict=True):
+            known[k] = translation
+    done = [t for t in known if t is not None]
+    bound_all = bound
+    if len(sources) > 1 and wide is not None:
+        bound_all = bind(wide, backend, store, sentences=sources)
+    comparisons = compare(backend, sources, bound_all, settings, should_stop, original=done)
+    bleu = None
+    if reference is not None:
+        import sacrebleu
+
+        bleu = float(sacrebleu.sentence_bleu(comparisons[0].modified.text, [reference]).score)
+    written = None
+    if log:
+        _, written = log_translation(
+            backend, spec, bound, comparisons[:1], settings, log_path=log_path, name=name, app=app
+        )
+    return ManipulationStep(comparisons, bound, done, bleu, written)
 
 
 def run_translate_flags(args: Any, backend: Backend, sources: Sequence[str]) -> IntervenedRun:
@@ -362,7 +480,7 @@ def control_request(
     ranking_spec: str | None = None,
     seed: int = 0,
     splits: dict[str, list[Example]] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> ControlPlan:
     """Build the control experiment ``task`` → ``target`` the CLI and the app both run.
 
@@ -382,7 +500,7 @@ def control_request(
 
     def say(message: str) -> None:
         if progress is not None:
-            progress(message)
+            progress(message, 0, 0)
 
     # real text: tense/number labels derived from the store's POS tags (a no-op on a
     # store already wrapped)
@@ -425,3 +543,69 @@ def control_request(
         **fields,
     )
     return ControlPlan(request, found, ranking_name)
+
+
+@dataclass
+class ControlRun:
+    """One logged control run: the plan it ran, its result and where it was logged."""
+
+    plan: ControlPlan
+    result: ControlResult
+    log_path: Path | None = None
+    #: why the run could not be logged (only with ``keep_log_errors``)
+    log_error: str | None = None
+
+
+def control_run(
+    backend: Backend,
+    store: Store,
+    task: str,
+    target: str,
+    *,
+    settings: DecodeSettings,
+    examples: int | None,
+    log: bool = True,
+    log_path: str | Path | None = None,
+    keep_log_errors: bool = False,
+    app: str | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    **request: Any,
+) -> ControlRun:
+    """Build the control experiment (:func:`control_request`, given ``request``'s keywords),
+    run it and append its replayable record to the run log — the ``neurotui control``
+    command and the Control mode both run exactly this.
+
+    ``examples``: test sentences kept in the result (and the log); ``None``: every one
+    (the app browses them). ``keep_log_errors``:
+    a log that cannot be written does not fail the run (the app says so beside the result);
+    else the one-line error is raised. ``app`` marks records written from the app.
+    """
+    from neurotui.intervene import log as runlog
+    from neurotui.intervene.control import run_control
+    from neurotui.intervene.replay import control_record
+
+    plan = control_request(backend, store, task, target, progress=progress, **request)
+    if examples is None:
+        examples = len(plan.request.test_cases)
+    result = run_control(
+        backend,
+        plan.request,
+        settings=settings,
+        should_stop=should_stop,
+        progress=progress,
+        examples=examples,
+    )
+    run = ControlRun(plan, result)
+    if not log:
+        return run
+    record = control_record(backend, plan.request, settings, result, examples)
+    if app is not None:
+        record["app"] = app
+    try:
+        run.log_path = runlog.append(record, log_path)
+    except NeurotuiError as exc:
+        if not keep_log_errors:
+            raise
+        run.log_error = str(exc)
+    return run

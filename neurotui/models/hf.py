@@ -60,7 +60,6 @@ from neurotui.models.base import Aggregation, Backend, EditFn, ModelKind, SiteIn
 from neurotui.models.hf_draft import CannotCrop, DraftMemo, eos_ids, greedy_with_draft, plain_greedy
 from neurotui.models.hf_hooks import Capture, RunState, count_hooks, install_site, install_tracker
 from neurotui.models.hf_load import (
-    ProgressFn,
     locate,
     parameter_bytes,
     parameter_count,
@@ -69,6 +68,7 @@ from neurotui.models.hf_load import (
 )
 from neurotui.models.hf_sites import SiteSpec, discover, stacks
 from neurotui.models.hf_tokens import Aligned, Batch, align, check_length, pad
+from neurotui.progress import ProgressFn
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,9 +37,6 @@ GGUF_MAGIC = b"GGUF"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 #: extra room a model needs beyond its parameters (activations, buffers, allocator slack)
 HEADROOM = 1.1
-
-#: ``(stage, done, total)``, the progress protocol of extraction and analyses
-ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)

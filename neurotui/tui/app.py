@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
@@ -19,17 +19,36 @@ from textual.message import Message
 
 from neurotui.errors import NeurotuiError
 from neurotui.store.api import Store
-from neurotui.tui import services
 from neurotui.tui.colour import ColourMap
 from neurotui.tui.commands import PROVIDERS
 from neurotui.tui.keymap import binding_ids, load_keymap, mode_binding_id, mode_screen_classes
 from neurotui.tui.messages import JobFailed, JobFinished, JobProgress, StoresOpened
 from neurotui.tui.modes import MODES, ModeSpec
+from neurotui.tui.services import opening
 from neurotui.tui.session import OpenStore, Session
 from neurotui.tui.themes import DEFAULT_DARK, ThemeSet, load_themes
-from neurotui.tui.workers import JobContext, JobRunner
+from neurotui.tui.workers import JobRunner, WorkerContext
+
+if TYPE_CHECKING:  # pragma: no cover
+    from neurotui.tui.services.rankings import RankingSpec
 
 log = logging.getLogger("neurotui.tui")
+
+
+def freeze_long_lived() -> None:
+    """Take what is alive now (the open stores, their token tables and indexes, the
+    widgets) out of the garbage collector's full passes.
+
+    Why: a full (generation 2) collection walks every tracked object; with a large store
+    open that took 150–340 ms on the UI thread (measured by bench/bench_tui.py on a busy
+    box), a visible stall of whatever key it landed on. These objects live as long as the
+    session anyway; one collection first keeps today's garbage from being frozen with them.
+    The app unfreezes them when it ends.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 class SelectionChanged(Message):
@@ -68,7 +87,7 @@ class NeurotuiApp(App[None]):
         self.device_name = device
         self.jobs = JobRunner()
         self.session = Session()
-        self.specs: dict[str, list[services.RankingSpec]] = {}
+        self.specs: dict[str, list[RankingSpec]] = {}
         self._open_default = open_default and not self.paths and not stores and model is None
         self._startup_warnings: list[str] = []
         for store in stores:
@@ -148,14 +167,14 @@ class NeurotuiApp(App[None]):
     def open_default(self) -> None:
         """Open the bundled sample store(s) in a worker."""
 
-        def work(ctx: JobContext) -> None:
+        def work(ctx: WorkerContext) -> None:
             # Each sample is shown as soon as it is ready (the first run builds them).
-            for k, name in enumerate(services.SAMPLE_MODELS):
+            for k, name in enumerate(opening.SAMPLE_MODELS):
                 ctx.progress(
-                    0, 0, f"Preparing sample {name} (the first run builds it)…", force=True
+                    f"Preparing sample {name} (the first run builds it)…", 0, 0, force=True
                 )
                 try:
-                    path = services.sample_path(name, ctx)
+                    path = opening.sample_path(name, ctx)
                 except NeurotuiError:
                     if k == 0:
                         raise
@@ -177,14 +196,14 @@ class NeurotuiApp(App[None]):
         )
 
     def _open_in_worker(
-        self, ctx: JobContext, paths: list[Path]
+        self, ctx: WorkerContext, paths: list[Path]
     ) -> tuple[list[OpenStore], list[str]]:
         opened: list[OpenStore] = []
         errors: list[str] = []
         for k, path in enumerate(paths):
-            ctx.progress(k, len(paths), f"Opening {path.name}", force=True)
+            ctx.progress(f"Opening {path.name}", k, len(paths), force=True)
             try:
-                store = services.open_store_path(path, ctx, self.device_name)
+                store = opening.open_store_path(path, ctx, self.device_name)
                 # Read the shape now (in the worker) so the UI never blocks on it.
                 store.sentence_lengths()
                 opened.append(OpenStore.wrap(store, source=path))
@@ -211,6 +230,7 @@ class NeurotuiApp(App[None]):
         else:
             self.partners_changed()
         self.post_selection_changed()
+        self.call_after_refresh(freeze_long_lived)
 
     def partners_changed(self) -> None:
         """More stores joined: the analysis screen lists the cross-model rankings."""
@@ -233,8 +253,12 @@ class NeurotuiApp(App[None]):
             self._show_empty("Nothing is open. Quit (q) and run: neurotui STORE.h5 [MORE.h5…]")
 
     def on_unmount(self) -> None:
-        """Stop helper processes."""
-        services.close_servers()
+        """Stop helper processes; hand what was frozen back to the garbage collector (an
+        app ended inside a longer process — tests, notebooks — must not leak its objects)."""
+        import gc
+
+        self.jobs.close()
+        gc.unfreeze()
 
     def refresh_screens(self) -> None:
         """Redraw the analysis screen for the (new) active store."""

@@ -16,6 +16,7 @@ The function must return a JSON-serialisable value.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -25,28 +26,47 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from neurotui.errors import Cancelled, NeurotuiError
+from neurotui.progress import JobContext, ProgressFn
 
 #: progress messages from the child at most this often (seconds)
 CHILD_PROGRESS_INTERVAL = 0.1
+#: a child lowers its CPU priority by this much: background work yields the cores to the
+#: UI process when the box is busy (the point of a child is that keys are served first)
+CHILD_NICENESS = 5
+R = TypeVar("R")
 
 
-class _Ctx(Protocol):
-    def cancelled(self) -> bool: ...
+@dataclass(frozen=True)
+class ProcessJob(Generic[R]):
+    """A job that runs in a child interpreter: ``target(*args, progress=…)``.
+
+    ``target`` is ``"module:function"``; its arguments and return value are plain JSON
+    (no pickles cross the boundary). ``finish(value, ctx)`` turns the returned JSON into
+    the job's result on the worker thread (cheap work only; ``ctx`` is the job's
+    :class:`neurotui.progress.JobContext`); ``stage`` prefixes the
+    child's progress stages.
+    """
+
+    target: str
+    args: Sequence[Any] = ()
+    finish: Callable[[Any, Any], R] | None = None
+    stage: str = ""
 
 
 def run_in_process(
-    ctx: _Ctx,
+    ctx: JobContext,
     target: str,
     args: tuple[Any, ...] | list[Any],
-    relay: Callable[..., None],
+    relay: ProgressFn,
     poll: float = 0.05,
 ) -> Any:
-    """Run ``target(*args, progress=…)`` in a child interpreter; ``relay(*report)`` gets
-    its progress reports in this thread. Raises :class:`NeurotuiError` (one line) for the
+    """Run ``target(*args, progress=…)`` in a child interpreter; ``relay(stage, done,
+    total)`` gets its progress reports in this thread (and may raise :class:`Cancelled`). Raises :class:`NeurotuiError` (one line) for the
     child's user errors, ``RuntimeError`` for its bugs, and :class:`Cancelled` after
     killing the child when ``ctx`` is cancelled.
     """
@@ -86,7 +106,8 @@ def run_in_process(
                         continue
                     message = json.loads(line)
                     if "progress" in message:
-                        relay(*message["progress"])
+                        stage, done, total = message["progress"]
+                        relay(str(stage), int(done), int(total))
                     elif "done" in message:
                         return message["done"]
                     elif message.get("user"):
@@ -139,7 +160,7 @@ class ChildServer:
         self._buffer = ""
         return proc
 
-    def call(self, ctx: _Ctx, method: str, args: list[Any], poll: float = 0.05) -> Any:
+    def call(self, ctx: JobContext, method: str, args: list[Any], poll: float = 0.05) -> Any:
         """``obj.method(*args)`` in the child; raises like :func:`run_in_process`."""
         with self._lock:
             if ctx.cancelled():
@@ -187,8 +208,50 @@ class ChildServer:
             self._errors = None
 
 
+class ChildServers:
+    """The long-lived :class:`ChildServer` processes of one owner (the app's job runner),
+    one per key; :meth:`close` stops them all.
+
+    Why owned rather than module-global: the children live exactly as long as the app
+    that started them (two apps in one process — tests — do not share or leak them).
+    """
+
+    def __init__(self) -> None:
+        self._servers: dict[str, ChildServer] = {}
+        import threading
+
+        self._lock = threading.Lock()
+
+    def get(self, key: str, factory: str, init_args: list[Any]) -> ChildServer:
+        """The server for ``key``, started on its first call."""
+        with self._lock:
+            server = self._servers.get(key)
+            if server is None:
+                server = self._servers[key] = ChildServer(factory, init_args)
+            return server
+
+    def __len__(self) -> int:
+        return len(self._servers)
+
+    def close(self) -> None:
+        """Stop every server."""
+        with self._lock:
+            servers = list(self._servers.values())
+            self._servers.clear()
+        for server in servers:
+            server.close()
+
+
+def _lower_priority() -> None:
+    """Yield the CPU to the app's own (UI) process when the cores are busy."""
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):  # not permitted here: the parent's priority
+            os.nice(CHILD_NICENESS)
+
+
 def _serve(factory: str) -> int:
     """The server child: an object from ``factory``, then one JSON answer per request."""
+    _lower_priority()
     out = sys.stdout
     sys.stdout = sys.stderr
 
@@ -213,6 +276,7 @@ def _serve(factory: str) -> int:
 
 def _child_main(target: str) -> int:
     """The child side: arguments on stdin, JSON lines on stdout."""
+    _lower_priority()
     out = sys.stdout
     sys.stdout = sys.stderr  # stray prints of the computation must not corrupt the channel
     last = [0.0]
@@ -221,11 +285,11 @@ def _child_main(target: str) -> int:
         out.write(json.dumps(message) + "\n")
         out.flush()
 
-    def progress(*report: Any) -> None:
+    def progress(stage: str, done: int, total: int) -> None:
         now = time.monotonic()
         if now - last[0] >= CHILD_PROGRESS_INTERVAL:
             last[0] = now
-            emit({"progress": list(report)})
+            emit({"progress": [str(stage), int(done), int(total)]})
 
     try:
         args = json.loads(sys.stdin.read() or "[]")

@@ -114,7 +114,7 @@ async def settle(pilot: Pilot, rounds: int = 20) -> None:
 
     from textual.worker import WorkerCancelled
 
-    from neurotui.tui.screens.analysis import CARD_DELAY
+    from neurotui.tui.widgets.neuron_card import CARD_DELAY
 
     app = pilot.app
     for k in range(rounds):
@@ -142,6 +142,39 @@ def child_count(n: int, fail: bool = False, progress=None):  # type: ignore[no-u
     if fail:
         raise DataError("labels.txt line 3: 2 labels for 3 tokens")
     return {"counted": n}
+
+
+def child_pid(progress=None):  # type: ignore[no-untyped-def]
+    """A child-process job for tests: its process id, after one progress report."""
+    import os
+
+    if progress is not None:
+        progress("pid", 1, 1)
+    return {"pid": os.getpid(), "progress": 1 if progress is not None else 0}
+
+
+def child_niceness(progress=None):  # type: ignore[no-untyped-def]
+    """A child-process job for tests: the child's CPU niceness."""
+    import os
+
+    return os.nice(0)
+
+
+class EchoServer:
+    """A child-server object for tests (:class:`neurotui.tui.procjob.ChildServer`)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def echo(self, text: str) -> str:
+        """``prefix + text``, answered from the child."""
+        return self.prefix + text
+
+    def pid(self) -> int:
+        """The child's process id (to check that it ends)."""
+        import os
+
+        return os.getpid()
 
 
 # -- the monkey test: random keys through the whole app ----------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -28,7 +27,7 @@ from neurotui.tui.widgets.header import AppHeader
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.analysis.ranking import Ranking
     from neurotui.intervene.ablation import AblationCurve
-    from neurotui.intervene.runner import Failed, JobContext, Progress
+    from neurotui.intervene.runner import Failed, Progress, RunnerContext
     from neurotui.tui.session import OpenStore
 
 DIRECTION_SETS: tuple[tuple[str, ...], ...] = (
@@ -45,14 +44,19 @@ VARIANCE = "variance (store σ)"
 
 
 def variance_ranking(opened: OpenStore) -> Ranking:
-    """Neurons by decreasing standard deviation (needs only the store's statistics)."""
-    from neurotui.analysis.ranking import Ranking
+    """Neurons by decreasing variance, from the store's statistics (the analysis layer's
+    baseline; dead neurons last). Only stored statistics: this runs on the UI thread, so
+    a store without them says so instead of streaming its activations here."""
+    import warnings
 
-    stats = opened.store.stats
-    if stats is None:
+    from neurotui.analysis import baselines
+    from neurotui.analysis.checks import AnalysisWarning
+
+    if opened.store.stats is None:
         raise NeurotuiError(f"store {opened.name} has no statistics and no ranking")
-    std = np.asarray(stats.std, dtype=np.float64)
-    return Ranking("variance", order=[int(i) for i in np.argsort(-std, kind="stable")])
+    with warnings.catch_warnings():  # dead neurons are ranked last; no console warning
+        warnings.simplefilter("ignore", AnalysisWarning)
+        return baselines.variance_ranking(opened.store)
 
 
 class AblationScreen(RunnerModeScreen):
@@ -197,7 +201,7 @@ class AblationScreen(RunnerModeScreen):
             return
         count = self.count
 
-        def job(ctx: JobContext) -> tuple[AblationCurve, list[str], list[str]]:
+        def job(ctx: RunnerContext) -> tuple[AblationCurve, list[str], list[str]]:
             from neurotui.intervene.ablation import run_ablation
             from neurotui.intervene.workflows import heldout
 
@@ -210,7 +214,7 @@ class AblationScreen(RunnerModeScreen):
                 sources,
                 refs,
                 should_stop=ctx.should_stop,
-                progress=lambda d, t, m="": ctx.progress(d, t, m),
+                progress=ctx.progress,
                 keep_outputs=True,
             )
             return curve, sources, refs or []

@@ -1,9 +1,11 @@
 """The analysis screen: rankings tree · neuron list · sentences · neuron card.
 
 Why the screen owns the flow: widgets only report what the user did (typed messages); the
-screen turns that into state changes in ``app.session`` and into worker jobs, and routes
-the typed results back to the widgets. Every job result is checked against the newest
-request of its group, so a slow card for a neuron the user already left is dropped.
+screen turns that into state changes in ``app.session`` and routes them to the widgets.
+The jobs of one widget belong to it — the card loads itself (:class:`CardRequest`), the
+sentence view runs its word search and reads its label tags, the neuron list filters and
+titles its columns — and a result that a newer request superseded is dropped once, by
+the job runner (:func:`neurotui.tui.workers.current_result`).
 """
 
 from __future__ import annotations
@@ -17,36 +19,30 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from neurotui.analysis.ranking import Ranking
 from neurotui.errors import NeurotuiError
-from neurotui.tui import services
 from neurotui.tui.messages import (
-    CardData,
-    CardDetailsLoaded,
-    CardLoaded,
-    CardOutputLoaded,
     JumpToNeuron,
     JumpToSentence,
-    LabelsLoaded,
     NeuronHighlighted,
     NoteSaved,
     PinToggled,
     RankingChosen,
     RankingComputed,
     RankingsListed,
-    SearchDone,
     StatsReady,
     TokenFocused,
 )
-from neurotui.tui.text import display_token, fit
+from neurotui.tui.services import cards, opening
+from neurotui.tui.services import rankings as ranking_jobs
+from neurotui.tui.text import display_token
 from neurotui.tui.widgets.footer import Footer
 from neurotui.tui.widgets.header import AppHeader
 from neurotui.tui.widgets.jobs import JobBar
 from neurotui.tui.widgets.legend import InfoLine, Legend
-from neurotui.tui.widgets.neuron_card import NeuronCard
+from neurotui.tui.widgets.neuron_card import CardRequest, NeuronCard
 from neurotui.tui.widgets.neuron_list import NeuronList, NeuronRow
 from neurotui.tui.widgets.ranking_tree import RankingTree
 from neurotui.tui.widgets.sentence_view import SentenceView
@@ -54,9 +50,8 @@ from neurotui.tui.widgets.sentence_view import SentenceView
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.tui.app import NeurotuiApp
     from neurotui.tui.session import OpenStore
+    from neurotui.tui.workers import WorkerContext
 
-#: seconds the list cursor must rest before the neuron card is computed
-CARD_DELAY = 0.12
 #: widths the left column and the card may take (cells)
 LEFT_WIDTHS = (24, 30, 36, 44, 56)
 CARD_WIDTHS = (0, 34, 42, 52, 64)
@@ -108,7 +103,6 @@ class AnalysisScreen(Screen[None]):
         self._left = 2
         self._card = 2
         self._card_neuron: int | None = None
-        self._card_timer: Timer | None = None
 
     @property
     def napp(self) -> NeurotuiApp:
@@ -228,7 +222,7 @@ class AnalysisScreen(Screen[None]):
         self.show_ranking(opened.view.ranking)
         self._refresh_selection()
         if opened.view.label_task:
-            self._load_labels(opened, opened.view.label_task)
+            view.load_labels(opened.view.label_task)
 
     def _update_header(self) -> None:
         session = self.napp.session
@@ -252,7 +246,7 @@ class AnalysisScreen(Screen[None]):
         self.napp.jobs.start(
             self,
             f"stats:{name}",
-            lambda ctx: services.load_stats(opened.store, ctx),
+            opening.stats_job(opened.store),
             lambda stats: StatsReady(name, stats),
             title=f"Statistics of {name}",
         )
@@ -281,8 +275,10 @@ class AnalysisScreen(Screen[None]):
         name = opened.name
         others = self.napp.session.others()
 
-        def load(ctx: object) -> tuple[dict[str, Ranking], list[services.RankingSpec]]:
-            return services.saved_rankings(opened.store), services.ranking_specs(opened, others)
+        def load(ctx: WorkerContext) -> tuple[dict[str, Ranking], list[ranking_jobs.RankingSpec]]:
+            return ranking_jobs.saved_rankings(opened.store), ranking_jobs.ranking_specs(
+                opened, others
+            )
 
         self.napp.jobs.start(
             self,
@@ -348,23 +344,12 @@ class AnalysisScreen(Screen[None]):
         keep_neuron = opened.view.cursor if keep else None
         neurons.set_rows(rows, keep_neuron=keep_neuron)
         neurons.set_pinned(opened.view.pinned)
-        self._column_header(rows)
+        self.query_one("#neuron-columns", Static).update(neurons.column_header())
         self._update_header()
         self.query_one(RankingTree).select_key(key, cls)
         cursor = neurons.cursor_neuron
         if cursor is not None and cursor != opened.view.cursor:
             self._highlight(cursor)
-
-    def _column_header(self, rows: list[NeuronRow]) -> None:
-        neurons = self.query_one(NeuronList)
-        width = neurons._name_width
-        text = Text(no_wrap=True, overflow="ellipsis", style=Style(dim=True))
-        text.append(f"  rank {fit('neuron', width)} ")
-        if rows and rows[0].score is not None:
-            text.append("   score ")
-        if rows and rows[0].band is not None:
-            text.append("band")
-        self.query_one("#neuron-columns", Static).update(text)
 
     @on(RankingChosen)
     def on_ranking_chosen(self, message: RankingChosen) -> None:
@@ -393,21 +378,13 @@ class AnalysisScreen(Screen[None]):
         name = opened.name
         device = self.napp.device_name
 
-        def work(ctx: object) -> RankingComputed:
-            rankings = services.compute_ranking(spec, opened, others, ctx, device)  # type: ignore[arg-type]
-            notes, saved = [], False
-            by_name = {o.name: o for o in [opened, *others]}
-            for store_name, ranking in rankings.items():
-                ok, note = services.save_ranking(by_name[store_name].store, spec.key, ranking)
-                notes.append(note)
-                saved = saved or (ok and store_name == name)
-            return RankingComputed(name, key, rankings, saved, notes)
-
         self.napp.jobs.start(
             self,
             f"rank:{name}:{key}",
-            work,
-            lambda message: message,
+            ranking_jobs.ranking_job(spec, opened, others, device),
+            lambda done: RankingComputed(
+                name, key, done.rankings, done.saved.get(name, False), done.notes
+            ),
             title=f"Computing {spec.title}",
             exclusive=False,
         )
@@ -480,7 +457,7 @@ class AnalysisScreen(Screen[None]):
             self.napp.post_selection_changed()
 
     def _scale_of(self, opened: OpenStore, neuron: int) -> float:
-        return services.colour_range(opened.stats, neuron)
+        return cards.colour_range(opened.stats, neuron)
 
     def _refresh_selection(self) -> None:
         """Push the shown neurons and their ranges to the sentence view, legend and card."""
@@ -514,95 +491,23 @@ class AnalysisScreen(Screen[None]):
         self.query_one(Legend).show(view.cmap, scale, view.scaling, subject)
 
     def _schedule_card(self, opened: OpenStore, neuron: int) -> None:
-        """Load the card once the cursor rests (holding j must not start 50 card jobs)."""
+        """Ask the card for ``neuron`` (it loads once the cursor rests)."""
         self._card_neuron = neuron
-        self.query_one(NeuronCard).show_loading(opened.store.neuron_name(neuron))
-        if self._card_timer is not None:
-            self._card_timer.stop()
-        self._card_timer = self.set_timer(CARD_DELAY, lambda: self._load_card(opened, neuron))
-
-    def _load_card(self, opened: OpenStore, neuron: int) -> None:
-        self._card_timer = None
-        if opened is not self.opened or opened.view.cursor != neuron:
-            return
-        others = self.napp.session.others()
-        partner_rankings = [r for s in [opened] for r in (s.rankings or {}).values() if r.partners]
-        stats = opened.stats
-        model = self.napp.model_path
-
-        def work(ctx: object) -> CardData:
-            return services.build_card(
+        napp = self.napp
+        partner_rankings = [r for r in (opened.rankings or {}).values() if r.partners]
+        view = self.query_one(SentenceView)
+        self.query_one(NeuronCard).request(
+            CardRequest(
+                napp.jobs,
                 opened,
                 neuron,
-                stats,
-                others,
+                napp.session.others(),
                 partner_rankings,
-                ctx,  # type: ignore[arg-type]
-                model=model,
+                napp.model_path,
+                napp.device_name,
+                lambda n: (view.cmap, self._scale_of(opened, n)),
             )
-
-        self.napp.jobs.start(self, "card", work, CardLoaded, title="Neuron card")
-
-    def on_card_loaded(self, message: CardLoaded) -> None:
-        """Show a card unless the user has moved on (stale)."""
-        message.stop()
-        opened = self.opened
-        if not self.napp.jobs.is_current(message) or opened is None:
-            return
-        card = message.card
-        if card.store != opened.name or card.neuron != opened.view.cursor:
-            return
-        self.query_one(NeuronCard).show_card(
-            card,
-            opened.notes.get(card.neuron),
-            self.query_one(SentenceView).cmap,
-            self._scale_of(opened, card.neuron),
         )
-        self._load_card_details(opened, card.neuron)
-        if card.output_model is not None:
-            self._load_card_output(opened, card.neuron, card.output_model)
-
-    def _load_card_details(self, opened: OpenStore, neuron: int) -> None:
-        """Exact histogram and top words: one column read, after the quick card is shown."""
-        name = opened.name
-
-        def work(ctx: object) -> CardDetailsLoaded:
-            hist, words = services.card_details(opened, neuron, ctx)  # type: ignore[arg-type]
-            return CardDetailsLoaded(name, neuron, hist, words)
-
-        self.napp.jobs.start(self, "card-details", work, lambda m: m, title="Neuron words")
-
-    def _load_card_output(self, opened: OpenStore, neuron: int, model: str) -> None:
-        """Promoted/suppressed tokens: the model's weights (loaded on first use, in a worker;
-        the card says it is loading meanwhile)."""
-        name = opened.name
-        device = self.napp.device_name
-
-        def work(ctx: object) -> CardOutputLoaded:
-            promoted, suppressed, note = services.card_output(opened, neuron, model, device, ctx)  # type: ignore[arg-type]
-            return CardOutputLoaded(name, neuron, promoted, suppressed, note)
-
-        self.napp.jobs.start(self, "card-output", work, lambda m: m, title="Promoted tokens")
-
-    def on_card_output_loaded(self, message: CardOutputLoaded) -> None:
-        """Fill in the card's promoted/suppressed tokens (if still the card shown)."""
-        message.stop()
-        opened = self.opened
-        if not self.napp.jobs.is_current(message) or opened is None:
-            return
-        if message.store != opened.name or message.neuron != opened.view.cursor:
-            return
-        self.query_one(NeuronCard).show_output(message.promoted, message.suppressed, message.note)
-
-    def on_card_details_loaded(self, message: CardDetailsLoaded) -> None:
-        """Fill in the card's exact histogram and words (if still the card shown)."""
-        message.stop()
-        opened = self.opened
-        if not self.napp.jobs.is_current(message) or opened is None:
-            return
-        if message.store != opened.name or message.neuron != opened.view.cursor:
-            return
-        self.query_one(NeuronCard).show_details(message.histogram, message.words)
 
     # -- jumps ---------------------------------------------------------------------------
     def on_jump_to_sentence(self, message: JumpToSentence) -> None:
@@ -707,42 +612,10 @@ class AnalysisScreen(Screen[None]):
         view = self.query_one(SentenceView)
         view.focus()
         word = event.value.strip()
-        opened = self.opened
-        if not word or opened is None:
+        if not word or self.opened is None:
             view.set_hits("", [])
             return
-        self.search(word)
-
-    def search(self, word: str) -> None:
-        """Search the active store's sentences for ``word`` in a worker."""
-        opened = self.opened
-        if opened is None:
-            return
-        name = opened.name
-        self.napp.jobs.start(
-            self,
-            "search",
-            lambda ctx: services.search_word(opened.store, word, ctx),
-            lambda hits: SearchDone(name, word, hits),
-            title=f"Searching {word!r}",
-        )
-
-    def on_search_done(self, message: SearchDone) -> None:
-        """Mark matches and jump to the first."""
-        message.stop()
-        opened = self.opened
-        if not self.napp.jobs.is_current(message) or opened is None or opened.name != message.store:
-            return
-        view = self.query_one(SentenceView)
-        view.set_hits(message.word, message.hits)
-        sentences = len({s for s, _ in message.hits})
-        if message.hits:
-            self.notify(
-                f"{message.word!r}: {len(message.hits)} tokens in {sentences} sentences (n/N: next/previous)"
-            )
-            view.jump_to(*message.hits[0])
-        else:
-            self.notify(f"{message.word!r}: not found", severity="warning")
+        view.search(word)
 
     # -- labels, scaling, notes ----------------------------------------------------------
     def action_cycle_labels(self) -> None:
@@ -767,31 +640,7 @@ class AnalysisScreen(Screen[None]):
             )
         )
         opened.view.label_task = nxt
-        if nxt is None:
-            self.query_one(SentenceView).set_labels(None, None)
-        else:
-            self._load_labels(opened, nxt)
-
-    def _load_labels(self, opened: OpenStore, task: str) -> None:
-        name = opened.name
-
-        self.napp.jobs.start(
-            self,
-            "labels",
-            lambda ctx: opened.store.labels(task),
-            lambda labels: LabelsLoaded(name, task, labels),
-            title=f"Labels {task}",
-        )
-
-    def on_labels_loaded(self, message: LabelsLoaded) -> None:
-        """Label tags arrived (shown if the store and task are still the chosen ones)."""
-        message.stop()
-        name, task, labels = message.store, message.task, message.labels
-        opened = self.opened
-        if opened is None or opened.name != name or opened.view.label_task != task:
-            return
-        self.query_one(SentenceView).set_labels(task, labels)
-        self.notify(f"label tags: {task}", timeout=2)
+        self.query_one(SentenceView).load_labels(nxt)
 
     def action_toggle_scaling(self) -> None:
         """Per-neuron ↔ global colour scaling."""
@@ -820,7 +669,7 @@ class AnalysisScreen(Screen[None]):
     def _save_note(self, opened: OpenStore, neuron: int, name: str, note: str) -> None:
         store_name = opened.name
 
-        def work(ctx: object) -> None:
+        def work(ctx: WorkerContext) -> None:
             opened.notes.set(neuron, name, note)
 
         self.napp.jobs.start(

@@ -30,7 +30,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import ProgressBar, Static
 
-from neurotui.errors import NeurotuiError
 from neurotui.intervene import control as _control
 from neurotui.intervene.control import CONTROL_PROPS, DEFAULT_NS, SEED_FLIP_RATES
 from neurotui.tui.screens.runner_mode import RunnerModeScreen, marked
@@ -41,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from neurotui.analysis.ranking import Ranking
     from neurotui.intervene.control import ControlResult
     from neurotui.intervene.realtext import RealText
-    from neurotui.intervene.runner import Failed, JobContext, Progress
+    from neurotui.intervene.runner import Failed, Progress, RunnerContext
     from neurotui.tui.session import OpenStore
 
 SCOPES = ("property", "all")
@@ -306,19 +305,23 @@ class ControlScreen(RunnerModeScreen):
         strengths = list(strengths_for(mode)) if search else [self.strength]
         scopes = list(SCOPES) if search else [self.scope]
 
-        def job(ctx: JobContext) -> ControlOutcome:
-            from neurotui.intervene import log as runlog
+        def job(ctx: RunnerContext) -> ControlOutcome:
             from neurotui.intervene.apply import DecodeSettings
-            from neurotui.intervene.replay import control_record
-            from neurotui.intervene.workflows import control_request, require_translation_model
+            from neurotui.intervene.workflows import control_run, require_translation_model
 
             backend = ctx.backend
             require_translation_model(backend)
-            plan = control_request(
+            run = control_run(
                 backend,
                 store,
                 task,
                 target,
+                settings=DecodeSettings(beam=1, batch_size=128),
+                examples=None,  # every test sentence, to browse
+                keep_log_errors=True,  # the run stands; the screen says it was not logged
+                app="control mode",
+                progress=ctx.progress,
+                should_stop=ctx.should_stop,
                 real=real,
                 ns=ns,
                 strengths=strengths,
@@ -327,34 +330,17 @@ class ControlScreen(RunnerModeScreen):
                 limit=count,
                 ranking=known,
                 splits=synthetic_splits() if real is None else None,
-                progress=lambda message: ctx.progress(0, 0, message),
             )
-            settings = DecodeSettings(beam=1, batch_size=128)
-            examples = len(plan.request.test_cases)  # every test sentence, to browse
-            result = _control.run_control(
-                backend,
-                plan.request,
-                settings=settings,
-                should_stop=ctx.should_stop,
-                progress=ctx.progress,
-                examples=examples,
-            )
-            # the same replayable log the CLI writes: ``neurotui replay LOG`` re-runs it
-            record = control_record(backend, plan.request, settings, result, examples)
-            record["app"] = "control mode"
-            try:
-                log_path, log_error = runlog.append(record), None
-            except NeurotuiError as exc:  # the run stands; the screen says it was not logged
-                log_path, log_error = None, str(exc)
+            plan = run.plan
             return ControlOutcome(
-                result,
+                run.result,
                 plan.ranking,
                 plan.ranking_name,
                 plan.clamp_means,
                 search,
                 name,
-                str(log_path) if log_path else None,
-                log_error,
+                str(run.log_path) if run.log_path else None,
+                run.log_error,
             )
 
         self.progress_label = "starting"

@@ -40,7 +40,7 @@ from neurotui.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.intervene.compare import Comparison
-    from neurotui.intervene.runner import JobContext
+    from neurotui.intervene.runner import RunnerContext
     from neurotui.tui.screens.intervention_picker import SavedIntervention
     from neurotui.tui.session import OpenStore
 
@@ -498,59 +498,39 @@ original and modified outputs side by side, changed tokens marked.
         where_token = self.token
         originals = self._originals
 
-        def job(ctx: JobContext) -> Outcome:
-            from neurotui.intervene.apply import DecodeSettings, translate
-            from neurotui.intervene.compare import compare
+        def job(ctx: RunnerContext) -> Outcome:
+            from neurotui.intervene.workflows import manipulation_step
 
-            backend = ctx.backend
-            bound = _bind_module.bind(spec, backend, store, sentences=sources[:1])
-            settings = DecodeSettings()
-            if backend.kind == "encoder":  # the read-out: fill the cursor word, masked
-                return _fill_job(ctx, bound, sources, settings, where_token, chosen, sentence)
-            missing = [k for k, t in enumerate(cached) if t is None]
-            if missing:
-                fresh = translate(
-                    backend, [sources[k] for k in missing], (), settings, ctx.should_stop
-                )
-                for k, translation in zip(missing, fresh, strict=True):
-                    cached[k] = originals[keys[k]] = translation
-            if len(sources) > 1:
-                bound_all = (
-                    bound
-                    if wide is spec
-                    else _bind_module.bind(wide, backend, store, sentences=sources)
-                )
-            else:
-                bound_all = bound
-            comparisons = compare(
-                backend, sources, bound_all, settings, ctx.should_stop, original=cached
+            step = manipulation_step(
+                ctx.backend,
+                spec,
+                sources,
+                store=store,
+                wide=None if wide is spec else wide,
+                originals=cached,
+                reference=reference,
+                log=save,
+                name=name,
+                app=where,
+                mask_token=where_token,
+                should_stop=ctx.should_stop,
             )
-            comparison = comparisons[0]
-            bleu = None
-            if reference is not None:
-                import sacrebleu
-
-                bleu = float(sacrebleu.sentence_bleu(comparison.modified.text, [reference]).score)
-            description = "; ".join(b.to_intervention().describe() for b in bound)
-            if save:
-                from neurotui.intervene import log as runlog
-                from neurotui.intervene.replay import translate_record
-
-                record = translate_record(backend, spec, bound, [comparison], settings)
-                if name:
-                    record["name"] = name
-                record["app"] = where
-                path = runlog.append(record)
-                description += f"  (saved{' as ' + repr(name) if name else ''} to {path})"
+            if ctx.backend.kind != "encoder":  # (an encoder's fills depend on the cursor word)
+                for key, translation in zip(keys, step.originals, strict=True):
+                    originals[key] = translation
+            description = step.description
+            if step.log_path is not None:
+                description += f"  (saved{' as ' + repr(name) if name else ''} to {step.log_path})"
             return Outcome(
                 sentence,
-                comparison,
+                step.comparisons[0],
                 description,
-                bleu,
-                device_label(backend),
+                step.bleu,
+                device_label(ctx.backend),
                 chosen,
-                list(zip(others, comparisons[1:], strict=True)),
-                (name or "") if save else None,
+                # (an encoder answers for the cursor sentence only)
+                list(zip(others, step.comparisons[1:], strict=True)) if step.originals[1:] else [],
+                (name or "") if step.log_path is not None else None,
             )
 
         # A save is not superseded by the keys pressed while it runs (it is not in the
@@ -713,30 +693,6 @@ original and modified outputs side by side, changed tokens marked.
             text.append("\n   → " if c.changed else "\n   = ", style="dim")
             text.append_text(marked(c.modified.tokens, c.modified_changed, "bold green"))
         return text
-
-
-def _fill_job(
-    ctx: JobContext,
-    bound: Any,
-    sources: list[str],
-    settings: Any,
-    token: int,
-    chosen: tuple[Any, ...],
-    sentence: int,
-) -> Outcome:
-    """An encoder's manipulation: its top fills for the cursor word, masked, original vs
-    modified (no cached originals: they depend on the cursor word)."""
-    from neurotui.intervene.compare import compare
-
-    backend = ctx.backend
-    saved = getattr(backend, "mask_word", None)
-    backend.mask_word = token  # type: ignore[attr-defined]
-    try:
-        comparison = compare(backend, sources[:1], bound, settings, ctx.should_stop)[0]
-    finally:
-        backend.mask_word = saved  # type: ignore[attr-defined]
-    description = "; ".join(b.to_intervention().describe() for b in bound)
-    return Outcome(sentence, comparison, description, None, device_label(backend), chosen, [], None)
 
 
 def _safe_names(opened: OpenStore, neurons: list[int]) -> list[str]:

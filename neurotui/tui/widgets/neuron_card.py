@@ -9,7 +9,10 @@ you can move through and press Enter on to jump. All text is built with ``Text.a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
@@ -20,9 +23,47 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from neurotui.tui.colour import LEVELS, ColourMap, level_of
-from neurotui.tui.messages import CardData, JumpToNeuron, JumpToSentence, WordStat
+from neurotui.tui.messages import (
+    CardData,
+    CardDetailsLoaded,
+    CardLoaded,
+    CardOutputLoaded,
+    JumpToNeuron,
+    JumpToSentence,
+    WordStat,
+)
 from neurotui.tui.notes import NeuronNote
+from neurotui.tui.services import cards
 from neurotui.tui.text import display_token
+from neurotui.tui.workers import current_result
+
+if TYPE_CHECKING:  # pragma: no cover
+    from textual.timer import Timer
+
+    from neurotui.analysis.ranking import Ranking
+    from neurotui.tui.session import OpenStore
+    from neurotui.tui.workers import JobRunner, WorkerContext
+
+#: seconds the list cursor must rest before the neuron card is computed
+CARD_DELAY = 0.12
+
+
+@dataclass
+class CardRequest:
+    """What loading one neuron's card needs, gathered by the screen when the cursor moves."""
+
+    jobs: JobRunner
+    opened: OpenStore
+    neuron: int
+    #: the other open stores (partners) and the cross-model rankings that name them
+    others: list[OpenStore]
+    partner_rankings: list[Ranking]
+    #: the app's ``--model`` (the output side's model) and device
+    model: str | Path | None
+    device: str
+    #: the colour map and this neuron's colour scale, read when the card is shown
+    colours: Callable[[int], tuple[ColourMap, float]]
+
 
 SPARK = " ▁▂▃▄▅▆▇█"
 
@@ -85,6 +126,90 @@ and the unembedding (the logit lens of one neuron; the model loads on first use)
         self.card: CardData | None = None
         self.cmap = ColourMap()
         self.scale = 0.0
+        self._wanted: CardRequest | None = None
+        self._timer: Timer | None = None
+
+    # -- loading -------------------------------------------------------------------------
+    def request(self, request: CardRequest) -> None:
+        """Load the card of ``request.neuron`` once the cursor rests there (holding ``j``
+        must not start 50 card jobs); a newer request replaces this one."""
+        self._wanted = request
+        self.show_loading(request.opened.store.neuron_name(request.neuron))
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(CARD_DELAY, lambda: self._load(request))
+
+    def _wants(self, store: str, neuron: int) -> CardRequest | None:
+        """The pending request, if it is for this store and neuron (else: stale)."""
+        wanted = self._wanted
+        if wanted is None or wanted.opened.name != store or wanted.neuron != neuron:
+            return None
+        return wanted
+
+    def _load(self, request: CardRequest) -> None:
+        """The quick part: stored statistics, contexts, partners (no column read)."""
+        self._timer = None
+        if request is not self._wanted:
+            return
+        opened, neuron = request.opened, request.neuron
+        stats = opened.stats
+        others, partners, model = request.others, request.partner_rankings, request.model
+
+        def work(ctx: WorkerContext) -> CardData:
+            return cards.build_card(opened, neuron, stats, others, partners, ctx, model=model)
+
+        request.jobs.start(self, "card", work, CardLoaded, title="Neuron card")
+
+    @current_result
+    def on_card_loaded(self, message: CardLoaded) -> None:
+        """Show a card unless the user has moved on (stale); then its slow parts."""
+        card = message.card
+        request = self._wants(card.store, card.neuron)
+        if request is None:
+            return
+        cmap, scale = request.colours(card.neuron)
+        self.show_card(card, request.opened.notes.get(card.neuron), cmap, scale)
+        self._load_details(request)
+        if card.output_model is not None:
+            self._load_output(request, card.output_model)
+
+    def _load_details(self, request: CardRequest) -> None:
+        """Exact histogram and top words: one column read, after the quick card is shown
+        (in the runner's child server for a large store)."""
+        opened, neuron, servers = request.opened, request.neuron, request.jobs.servers
+        name = opened.name
+
+        def work(ctx: WorkerContext) -> CardDetailsLoaded:
+            hist, words = cards.card_details(opened, neuron, ctx, servers)
+            return CardDetailsLoaded(name, neuron, hist, words)
+
+        request.jobs.start(self, "card-details", work, lambda m: m, title="Neuron words")
+
+    def _load_output(self, request: CardRequest, model: str) -> None:
+        """Promoted/suppressed tokens: the model's weights (loaded on first use, in a worker;
+        the card says it is loading meanwhile)."""
+        opened, neuron, device = request.opened, request.neuron, request.device
+        name = opened.name
+
+        def work(ctx: WorkerContext) -> CardOutputLoaded:
+            promoted, suppressed, note = cards.card_output(opened, neuron, model, device, ctx)
+            return CardOutputLoaded(name, neuron, promoted, suppressed, note)
+
+        request.jobs.start(self, "card-output", work, lambda m: m, title="Promoted tokens")
+
+    @current_result
+    def on_card_details_loaded(self, message: CardDetailsLoaded) -> None:
+        """Fill in the exact histogram and words (if still the card wanted)."""
+        if self._wants(message.store, message.neuron) is not None:
+            self.show_details(message.histogram, message.words)
+
+    @current_result
+    def on_card_output_loaded(self, message: CardOutputLoaded) -> None:
+        """Fill in the promoted/suppressed tokens (if still the card wanted)."""
+        if self._wants(message.store, message.neuron) is not None:
+            self.show_output(message.promoted, message.suppressed, message.note)
+
+    # -- drawing -------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Static(Text("No neuron selected", style=Style(dim=True)), id="card-head")

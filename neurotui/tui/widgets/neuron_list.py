@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
@@ -105,6 +107,18 @@ a band) were added together, so their order inside the band is arbitrary.
     def rows(self) -> list[NeuronRow]:
         """All rows (unfiltered)."""
         return self._rows
+
+    def column_header(self) -> Text:
+        """The columns' titles, aligned with the rows: rank, neuron, score, band (the last
+        two when the ranking has them)."""
+        rows = self._rows
+        text = Text(no_wrap=True, overflow="ellipsis", style=Style(dim=True))
+        text.append(f"  rank {fit('neuron', self._name_width)} ")
+        if rows and rows[0].score is not None:
+            text.append("   score ")
+        if rows and rows[0].band is not None:
+            text.append("band")
+        return text
 
     @property
     def visible_rows(self) -> list[NeuronRow]:

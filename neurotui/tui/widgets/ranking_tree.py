@@ -16,7 +16,7 @@ from textual.widgets import Tree
 
 from neurotui.analysis.ranking import Ranking
 from neurotui.tui.messages import RankingChosen
-from neurotui.tui.services import RankingSpec
+from neurotui.tui.services.rankings import RankingSpec
 
 ALL_NEURONS = ""  # the key of the pseudo-ranking "every neuron, by id"
 

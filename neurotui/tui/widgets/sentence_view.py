@@ -26,10 +26,12 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from neurotui.progress import JobContext
 from neurotui.tui.colour import LEVELS, ColourMap
-from neurotui.tui.messages import SentencesLoaded, TokenFocused
+from neurotui.tui.messages import LabelsLoaded, SearchDone, SentencesLoaded, TokenFocused
 from neurotui.tui.session import OpenStore, SentenceRows
 from neurotui.tui.text import display_token, fit
+from neurotui.tui.workers import current_result
 
 Scaling = Literal["neuron", "global"]
 
@@ -156,6 +158,63 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
         self._padded.clear()
         self._invalidate()
 
+    # -- jobs of this view: word search and label tags -----------------------------------
+    def search(self, word: str) -> None:
+        """Search the shown store's sentences for ``word`` in a job; the matches are
+        marked and the first is shown when it finishes (``n``/``N`` step through them)."""
+        source, jobs = self.source, getattr(self.app, "jobs", None)
+        if source is None or jobs is None:
+            return
+        from neurotui.tui.services.search import search_word
+
+        name, store = source.name, source.store
+        jobs.start(
+            self,
+            "search",
+            lambda ctx: search_word(store, word, ctx),
+            lambda hits: SearchDone(name, word, hits),
+            title=f"Searching {word!r}",
+        )
+
+    @current_result
+    def on_search_done(self, message: SearchDone) -> None:
+        """Mark matches and jump to the first."""
+        if self.source is None or self.source.name != message.store:
+            return
+        self.set_hits(message.word, message.hits)
+        sentences = len({s for s, _ in message.hits})
+        if message.hits:
+            self.notify(
+                f"{message.word!r}: {len(message.hits)} tokens in {sentences} sentences (n/N: next/previous)"
+            )
+            self.jump_to(*message.hits[0])
+        else:
+            self.notify(f"{message.word!r}: not found", severity="warning")
+
+    def load_labels(self, task: str | None) -> None:
+        """Show label task ``task``'s tags under the tokens (read in a job), or none."""
+        source, jobs = self.source, getattr(self.app, "jobs", None)
+        if task is None or source is None or jobs is None:
+            self.set_labels(None, None)
+            return
+        name, store = source.name, source.store
+        jobs.start(
+            self,
+            "labels",
+            lambda ctx: store.labels(task),
+            lambda labels: LabelsLoaded(name, task, labels),
+            title=f"Labels {task}",
+        )
+
+    def on_labels_loaded(self, message: LabelsLoaded) -> None:
+        """Label tags arrived (shown if the store and task are still the chosen ones)."""
+        message.stop()
+        source = self.source
+        if source is None or source.name != message.store or source.view.label_task != message.task:
+            return
+        self.set_labels(message.task, message.labels)
+        self.notify(f"label tags: {message.task}", timeout=2)
+
     def set_hits(self, word: str, hits: list[tuple[int, int]]) -> None:
         """Search matches to mark; the cursor jumps to the first one after it."""
         self.hit_word = word
@@ -278,7 +337,7 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
             return
         name = source.name
 
-        def load(ctx: object) -> list[int]:
+        def load(ctx: JobContext) -> list[int]:
             # Visible sentences first, then read-ahead.
             first = [i for i in todo if i in visible] + [i for i in todo if i not in visible]
             done: list[int] = []
@@ -286,7 +345,7 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
                 source.cache.load(i)
                 done.append(i)
                 if n % 16 == 15:
-                    ctx.check()  # type: ignore[attr-defined]
+                    ctx.check()
             return done
 
         jobs.start(
