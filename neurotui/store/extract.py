@@ -12,7 +12,6 @@ output. The two sides have different tokens, so ``side="both"`` writes two store
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from neurotui.errors import DataError, NeurotuiError
 from neurotui.store.labels import read_sentences
+from neurotui.store.provenance import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.models.base import Backend
@@ -42,15 +42,6 @@ class ExtractResult:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0  # extraction only (the rate's denominator)
     load_seconds: float = 0.0  # opening the model (tens of seconds for a GGUF file)
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file (read in blocks)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def side_paths(out: Path, sides: Sequence[str]) -> dict[str, Path]:

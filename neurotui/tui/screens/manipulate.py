@@ -28,6 +28,7 @@ from textual.widgets import Static
 from neurotui.errors import NeurotuiError
 from neurotui.intervene import bind as _bind_module
 from neurotui.intervene.spec import Intervention, Positions, SpecError, split_name
+from neurotui.store.provenance import source_text
 from neurotui.tui.screens.runner_mode import (
     RunnerEvent,
     RunnerModeScreen,
@@ -79,9 +80,8 @@ def reference_lines(opened: OpenStore) -> list[str] | None:
     to the source; it is used only when its line count matches the store.
     """
     with contextlib.suppress(Exception):
-        source = dict(opened.store.metadata).get("source") or {}
-        path = Path(str(source.get("path", "")))
-        if path.suffix == ".en":
+        path = source_text(dict(opened.store.metadata))
+        if path is not None and path.suffix == ".en":
             ref = path.with_suffix(".fr")
             if ref.is_file():
                 lines = ref.read_text(encoding="utf-8").splitlines()

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from neurotui.store.api import Store
 
 #: store formats a child process can reopen from their path
-FILE_FORMATS = ("neurotui", "neurox-hdf5", "neurox-json")
+FILE_FORMATS = ("neurotui", "neurotui-sharded", "neurox-hdf5", "neurox-json")
 #: activations (bytes) above which a ranking runs in a child process: below, starting a
 #: process (imports: seconds) costs more than sharing the GIL for a short computation
 PROCESS_BYTES = 256 * 2**20
