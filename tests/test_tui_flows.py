@@ -300,3 +300,34 @@ async def test_ranking_of_a_file_store_in_a_child_process(
         assert app.screen.query_one(NeuronList).rows[0].neuron == 23
     with neurotui.store.open(path) as reopened:
         assert "variance" in reopened.rankings
+
+
+@sync
+async def test_a_constant_neuron_card_jumps_from_top_and_bottom() -> None:
+    """A neuron that never changes has the same tokens as top and bottom contexts: the card
+    lists both (it ended the app with Textual's DuplicateID) and Enter on the bottom one
+    jumps there."""
+    from neurotui.store.memory import MemoryStore
+    from neurotui.tui.testing import make_tokens
+
+    tokens = make_tokens(6)
+    acts = [np.ones((len(t), 4), dtype=np.float32) for t in tokens]
+    store = MemoryStore(tokens, acts, [("l0", 4)], metadata={"name": "flat"})
+    app = NeurotuiApp(stores=[store])
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        card = app.screen.query_one(NeuronCard)
+        assert card.card is not None and card.card.top and card.card.bottom
+        options = card.query_one("#card-jumps")
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        bottom = [i for i, oid in enumerate(ids) if oid and oid.startswith("ctx:bottom:")]
+        named = [oid for oid in ids if oid]
+        assert bottom and len(set(named)) == len(named)
+        target = card.card.bottom[-1]
+        options.focus()
+        options.highlighted = bottom[-1]
+        await pilot.press("enter")
+        await settle(pilot)
+        view = app.screen.query_one(SentenceView)
+        assert (view.cursor_sentence, view.cursor_position) == (target.sentence, target.position)
+        assert app.is_running

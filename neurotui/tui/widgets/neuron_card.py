@@ -424,15 +424,21 @@ and the unembedding (the logit lens of one neuron; the model loads on first use)
             items.append(
                 Option(Text(f"partners: {hint}", style=Style(dim=True, italic=True)), disabled=True)
             )
-        for title, examples in (("▲ top contexts", card.top), ("▼ bottom contexts", card.bottom)):
+        sections = (
+            ("top", "▲ top contexts", card.top),
+            ("bottom", "▼ bottom contexts", card.bottom),
+        )
+        for section, title, examples in sections:
             if not examples:
                 continue
             items.append(Option(Text(title, style=Style(bold=True)), disabled=True))
             for e in examples:
+                # a neuron that is constant has the same tokens at its top and its bottom:
+                # the section keeps the option ids unique (Textual refuses a duplicate id)
                 items.append(
                     Option(
                         self._context_text(card, e.sentence, e.position, e.value),
-                        id=f"ctx:{e.sentence}:{e.position}",
+                        id=f"ctx:{section}:{e.sentence}:{e.position}",
                     )
                 )
         options.add_options([i for i in items if i is not None])
@@ -443,7 +449,7 @@ and the unembedding (the logit lens of one neuron; the model loads on first use)
         option_id = event.option.id or ""
         kind, _, rest = option_id.partition(":")
         if kind == "ctx":
-            s, _, p = rest.partition(":")
+            _section, s, p = rest.split(":")
             self.post_message(JumpToSentence(int(s), int(p)))
         elif kind == "partner":
             model, _, neuron = rest.rpartition(":")
