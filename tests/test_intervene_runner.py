@@ -163,9 +163,9 @@ def test_callback_delivery_and_factory_loading_on_the_worker(backend) -> None:
 
 
 def test_ready_made_jobs(backend) -> None:
-    from neurotui.analysis.ranking import Ranking
     from neurotui.intervene.ablation import plan_ablation
     from neurotui.intervene.jobs import ablation_job, compare_job
+    from neurotui.store.ranking import Ranking
 
     events = []
     started = threading.Event()

@@ -14,8 +14,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from neurotui.analysis.ranking import Ranking
 from neurotui.errors import DataError, StoreError
+from neurotui.store.ranking import Ranking
 
 
 def ranking_rows(ranking: Ranking) -> list[dict[str, Any]]:
@@ -38,9 +38,9 @@ def ranking_rows(ranking: Ranking) -> list[dict[str, Any]]:
         if models:
             by_model = {p.model: p for p in (ranking.partners or {}).get(int(neuron), [])}
             for m in models:
-                p = by_model.get(m)
-                row[f"partner_{m}"] = "" if p is None else p.neuron
-                row[f"r_{m}"] = "" if p is None else p.r
+                partner = by_model.get(m)
+                row[f"partner_{m}"] = "" if partner is None else partner.neuron
+                row[f"r_{m}"] = "" if partner is None else partner.r
         rows.append(row)
     return rows
 

@@ -9,7 +9,7 @@ store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -160,7 +160,7 @@ def store_offset(store: Store, site: str, where: str = "store") -> int:
     )
 
 
-def store_names(store: Store, ids: Sequence[int]) -> list[str]:
+def store_names(store: Store, ids: Iterable[int]) -> list[str]:
     """Store global ids (e.g. a ranking's order) → readable names ``site:index``.
 
     Names survive the store/model mismatch: a store may hold a subset of the model's

@@ -42,10 +42,10 @@ from neurotui.intervene.bind import bind, store_offset
 from neurotui.intervene.spec import Intervention, Positions
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Ranking
     from neurotui.data.synthetic import Example
     from neurotui.models.base import Backend
     from neurotui.store.api import Store
+    from neurotui.store.ranking import Ranking
 
 CONTROL_PROPS = ("tense", "number", "gender")
 MODES = ("mean", "sigma")

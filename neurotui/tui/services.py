@@ -10,7 +10,7 @@ formatting); the numbers themselves come from ``neurotui.store`` / ``neurotui.an
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,8 +21,8 @@ from neurotui.errors import DataError, NeurotuiError, StoreError
 from neurotui.tui.messages import CardData, WordStat
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Partner, Ranking
     from neurotui.store.api import NeuronStats, Store
+    from neurotui.store.ranking import Partner, Ranking
     from neurotui.tui.session import OpenStore
 
 #: histogram bins of the neuron card
@@ -403,7 +403,7 @@ def card_details(
             server = _SERVERS.get(key)
             if server is None:
                 server = _SERVERS[key] = ChildServer("neurotui.tui.services:CardServer", [key])
-        answer = server.call(ctx, "details", [int(neuron)])  # type: ignore[arg-type]
+        answer = server.call(ctx, "details", [int(neuron)])  # type: ignore[arg-type]  # two progress protocols until they are one
         words = [WordStat(w, int(c), int(s), float(m)) for w, c, s, m in answer["words"]]
         return [int(h) for h in answer["hist"]], words
     return _card_details_here(opened, neuron, ctx)
@@ -576,7 +576,7 @@ def _worth_a_process(stores: list[Store]) -> bool:
 
 
 def rank_stores_now(
-    stores: list[Store], spec: RankingSpec, device: str, progress: Callable[..., None] | None
+    stores: Sequence[Store], spec: RankingSpec, device: str, progress: Callable[..., None] | None
 ) -> list[Ranking]:
     """Rankings of ``stores`` (one for single-store methods; every store for cross-model
     ones, in order) by the analysis layer."""
@@ -626,11 +626,11 @@ def compute_ranking(
     if _worth_a_process(stores):
         from dataclasses import asdict
 
-        from neurotui.analysis.ranking import Ranking
+        from neurotui.store.ranking import Ranking
         from neurotui.tui.procjob import run_in_process
 
         found = run_in_process(
-            ctx,  # type: ignore[arg-type]
+            ctx,  # type: ignore[arg-type]  # two progress protocols until they are one
             "neurotui.tui.services:rank_paths",
             ([str(s.path) for s in stores], asdict(spec), device),
             relay=progress,

@@ -22,8 +22,8 @@ from neurotui.errors import Cancelled, NeurotuiError
 from neurotui.tui.messages import JobFailed, JobFinished, JobMessage, JobProgress
 
 if TYPE_CHECKING:  # pragma: no cover
+    from textual.dom import DOMNode
     from textual.message_pump import MessagePump
-    from textual.widget import Widget
     from textual.worker import Worker
 
 log = logging.getLogger("neurotui.tui")
@@ -92,7 +92,7 @@ class JobRunner:
 
     def start(
         self,
-        owner: Widget,
+        owner: DOMNode,
         group: str,
         fn: Callable[[JobContext], R],
         done: Callable[[R], JobMessage | None],

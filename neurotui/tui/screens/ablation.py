@@ -10,7 +10,7 @@ keeps serving keys; the plot is textual-plotext; ``←``/``→`` pick a point of
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from rich.text import Text
@@ -26,9 +26,9 @@ from neurotui.tui.widgets.footer import Footer
 from neurotui.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Ranking
     from neurotui.intervene.ablation import AblationCurve
     from neurotui.intervene.runner import Failed, JobContext, Progress
+    from neurotui.store.ranking import Ranking
     from neurotui.tui.session import OpenStore
 
 DIRECTION_SETS: tuple[tuple[str, ...], ...] = (
@@ -46,7 +46,7 @@ VARIANCE = "variance (store σ)"
 
 def variance_ranking(opened: OpenStore) -> Ranking:
     """Neurons by decreasing standard deviation (needs only the store's statistics)."""
-    from neurotui.analysis.ranking import Ranking
+    from neurotui.store.ranking import Ranking
 
     stats = opened.store.stats
     if stats is None:
@@ -210,7 +210,7 @@ class AblationScreen(RunnerModeScreen):
                 sources,
                 refs,
                 should_stop=ctx.should_stop,
-                progress=lambda d, t, m="": ctx.progress(d, t, m),
+                progress=ctx.progress,
                 keep_outputs=True,
             )
             return curve, sources, refs or []
@@ -224,7 +224,7 @@ class AblationScreen(RunnerModeScreen):
         self.query_one(ProgressBar).update(total=event.total, progress=event.done)
 
     def runner_result(self, value: object) -> None:
-        self.curve, self.sources, self.references = value  # type: ignore[misc]
+        self.curve, self.sources, self.references = cast("tuple[Any, list[str], list[str]]", value)
         self.point, self.output = 0, 0
         assert self.curve is not None
         self.progress_label = f"done: {len(self.curve.points)} points"

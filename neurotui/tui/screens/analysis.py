@@ -20,8 +20,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
-from neurotui.analysis.ranking import Ranking
 from neurotui.errors import NeurotuiError
+from neurotui.store.ranking import Ranking
 from neurotui.tui import services
 from neurotui.tui.messages import (
     CardData,

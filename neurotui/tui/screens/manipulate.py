@@ -17,7 +17,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -41,6 +41,7 @@ from neurotui.tui.widgets.header import AppHeader
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.intervene.compare import Comparison
     from neurotui.intervene.runner import JobContext
+    from neurotui.models.base import Translation
     from neurotui.tui.screens.intervention_picker import SavedIntervention
     from neurotui.tui.session import OpenStore
 
@@ -79,7 +80,7 @@ def reference_lines(opened: OpenStore) -> list[str] | None:
     to the source; it is used only when its line count matches the store.
     """
     with contextlib.suppress(Exception):
-        source = dict(opened.store.metadata).get("source") or {}
+        source: Any = dict(opened.store.metadata).get("source") or {}
         path = Path(str(source.get("path", "")))
         if path.suffix == ".en":
             ref = path.with_suffix(".fr")
@@ -364,7 +365,11 @@ original and modified outputs side by side, changed tokens marked.
         if not saved:
             self.app.notify(f"{path}: no translate interventions logged yet", timeout=4)
             return
-        self.app.push_screen(InterventionPicker(saved, path.name), self.load)
+
+        def picked(chosen: SavedIntervention | None) -> None:
+            self.load(chosen)
+
+        self.app.push_screen(InterventionPicker(saved, path.name), picked)
 
     def load(self, saved: SavedIntervention | None) -> bool:
         """Load a saved intervention into the mode and re-run it; a misfit is a notification.
@@ -522,8 +527,9 @@ original and modified outputs side by side, changed tokens marked.
                 )
             else:
                 bound_all = bound
+            filled = cast("list[Translation]", cached)  # every missing one was filled above
             comparisons = compare(
-                backend, sources, bound_all, settings, ctx.should_stop, original=cached
+                backend, sources, bound_all, settings, ctx.should_stop, original=filled
             )
             comparison = comparisons[0]
             bleu = None
@@ -728,13 +734,13 @@ def _fill_job(
     modified (no cached originals: they depend on the cursor word)."""
     from neurotui.intervene.compare import compare
 
-    backend = ctx.backend
+    backend: Any = ctx.backend  # an encoder backend: it has mask_word
     saved = getattr(backend, "mask_word", None)
-    backend.mask_word = token  # type: ignore[attr-defined]
+    backend.mask_word = token
     try:
         comparison = compare(backend, sources[:1], bound, settings, ctx.should_stop)[0]
     finally:
-        backend.mask_word = saved  # type: ignore[attr-defined]
+        backend.mask_word = saved
     description = "; ".join(b.to_intervention().describe() for b in bound)
     return Outcome(sentence, comparison, description, None, device_label(backend), chosen, [], None)
 

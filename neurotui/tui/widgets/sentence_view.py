@@ -13,7 +13,7 @@ maps to (sentence, row) by division and 10k sentences scroll as fast as ten.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from rich.cells import cell_len
@@ -22,7 +22,7 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -30,6 +30,9 @@ from neurotui.tui.colour import LEVELS, ColourMap
 from neurotui.tui.messages import SentencesLoaded, TokenFocused
 from neurotui.tui.session import OpenStore, SentenceRows
 from neurotui.tui.text import display_token, fit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from neurotui.tui.workers import JobContext
 
 Scaling = Literal["neuron", "global"]
 
@@ -278,7 +281,7 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
             return
         name = source.name
 
-        def load(ctx: object) -> list[int]:
+        def load(ctx: JobContext) -> list[int]:
             # Visible sentences first, then read-ahead.
             first = [i for i in todo if i in visible] + [i for i in todo if i not in visible]
             done: list[int] = []
@@ -286,7 +289,7 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
                 source.cache.load(i)
                 done.append(i)
                 if n % 16 == 15:
-                    ctx.check()  # type: ignore[attr-defined]
+                    ctx.check()
             return done
 
         jobs.start(
@@ -366,7 +369,7 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
                 out.append(round(x))
         return out
 
-    def render_lines(self, crop):  # type: ignore[no-untyped-def]
+    def render_lines(self, crop: Region) -> list[Strip]:
         """Look up the pane width once per frame, not once per line."""
         self._pass_width = self.scrollable_content_region.width
         try:
@@ -469,7 +472,7 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
                 hit_style = self._overlay("sentence-view--hit")
                 cursor_style = self._overlay("sentence-view--cursor")
                 for j in range(len(texts)):
-                    style = segs[first + 2 * j].style
+                    style = segs[first + 2 * j].style or Style.null()
                     if hits and j in hits:
                         style = style + hit_style
                     if j == cursor:
