@@ -57,16 +57,11 @@ def to_csv_text(ranking: Ranking) -> str:
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary sibling and a rename."""
-    from neurotui.store.atomic import atomic_path
+    """Write ``text`` to ``path`` atomically (:mod:`neurotui.atomicfile`: old or new, never
+    half); a failure is one :class:`DataError` line naming the file."""
+    from neurotui.atomicfile import write_text
 
-    path = Path(path)
-    try:
-        with atomic_path(path) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    return path
+    return write_text(path, text, error=DataError)
 
 
 def export(ranking: Ranking, path: str | Path) -> Path:

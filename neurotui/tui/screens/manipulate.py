@@ -27,7 +27,7 @@ from textual.widgets import Static
 
 from neurotui.errors import NeurotuiError
 from neurotui.intervene import bind as _bind_module
-from neurotui.intervene.spec import Intervention, Positions, SpecError, split_name
+from neurotui.intervene.spec import Intervention, Positions, SpecError
 from neurotui.tui.screens.runner_mode import (
     RunnerEvent,
     RunnerModeScreen,
@@ -754,17 +754,7 @@ def _safe_names(opened: OpenStore, neurons: list[int]) -> list[str]:
 
 def _store_ids(opened: OpenStore, names: list[str]) -> list[int]:
     """Readable names ``site:index`` → the store's global ids (one-line error otherwise)."""
-    sites = {s.name: s for s in opened.store.sites}
-    ids: list[int] = []
-    for ref in names:
-        site, index = split_name(ref)
-        info = sites.get(site)
-        if info is None:
-            raise SpecError(f"neuron {ref}: site {site} is not in store {opened.name}")
-        if index >= info.size:
-            raise SpecError(f"neuron {ref}: {site} has {info.size} neurons")
-        ids.append(info.offset + index)
-    return ids
+    return [opened.store.neuron_id(ref) for ref in names]
 
 
 #: sentences searched for a saved intervention's source when its saved index does not match
