@@ -44,7 +44,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from neurotui.analysis.ranking import Ranking
     from neurotui.device import describe_device
     from neurotui.errors import NeurotuiError
     from neurotui.intervene.ablation import plan_ablation, run_ablation
@@ -53,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from neurotui.intervene.spec import Intervention, Positions
     from neurotui.intervene.workflows import heldout, open_store
     from neurotui.models.registry import load_backend
+    from neurotui.store.ranking import Ranking
 
     backend = load_backend(args.model, args.device)
     store = open_store(None, backend, required=False, why="")

@@ -20,8 +20,9 @@ import contextlib
 import importlib
 import signal
 import sys
-from collections.abc import Iterator, Sequence
-from typing import NoReturn
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
+from typing import Any, NoReturn, Protocol, cast
 
 from neurotui import __version__
 
@@ -46,12 +47,20 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def _available_commands() -> dict[str, object]:
+class _Command(Protocol):
+    """What every ``neurotui.commands`` module provides."""
+
+    def register(self, subparsers: argparse._SubParsersAction) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int | None: ...
+
+
+def _available_commands() -> dict[str, _Command]:
     """Import the light command modules that exist (features land one by one)."""
-    modules: dict[str, object] = {}
+    modules: dict[str, _Command] = {}
     for name in COMMAND_MODULES:
         try:
-            modules[name] = importlib.import_module(f"neurotui.commands.{name}")
+            modules[name] = cast(_Command, importlib.import_module(f"neurotui.commands.{name}"))
         except ModuleNotFoundError as exc:
             if exc.name != f"neurotui.commands.{name}":
                 raise
@@ -66,7 +75,7 @@ class _Parser(argparse.ArgumentParser):
     flag (``argument --k: must be 1 or more, got -3``) and points to ``--help``.
     """
 
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("neurotui").strip()
         where = f"{command}: " if command else ""
         hint = f"neurotui {command} --help" if command else "neurotui --help"
@@ -85,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neurotui {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _available_commands().values():
-        module.register(subparsers)  # type: ignore[attr-defined]
+        module.register(subparsers)
     return parser
 
 
@@ -116,7 +125,7 @@ def signals_as_interrupts() -> Iterator[None]:
     Why: by default these signals end the process at once, so a write in progress leaves
     its temporary file behind; as an exception they unwind through the writers' cleanup.
     """
-    previous: dict[int, object] = {}
+    previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
     def handler(signum: int, frame: object) -> None:
         with contextlib.suppress(ValueError, OSError):
@@ -138,7 +147,7 @@ def signals_as_interrupts() -> Iterator[None]:
     finally:
         for signum, old in previous.items():
             with contextlib.suppress(ValueError, OSError, TypeError):
-                signal.signal(signum, old)  # type: ignore[arg-type]
+                signal.signal(signum, old)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -161,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     guard = signals_as_interrupts() if args.command != "app" else contextlib.nullcontext()
     try:
         with guard:
-            return int(module.run(args) or 0)  # type: ignore[attr-defined]
+            return int(module.run(args) or 0)
     except NeurotuiError as exc:
         print(f"neurotui: error: {exc}", file=sys.stderr)
         return 2

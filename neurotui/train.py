@@ -172,20 +172,21 @@ class Task:
             )
             self.model: nn.Module = Seq2SeqModel(cfg)
             self.vocabs = {"vocab.src.json": self.src_vocab, "vocab.tgt.json": self.tgt_vocab}
+            self.config = cfg.to_json()
         else:
             self.src_vocab = self.tgt_vocab = Vocab.build(
                 corpus.train_src, max_size=args.max_vocab, min_freq=args.min_freq
             )
-            cfg = LMConfig(
+            lm_cfg = LMConfig(
                 len(self.src_vocab),
                 emb=args.emb,
                 hidden=args.hidden,
                 layers=args.layers,
                 dropout=args.dropout,
             )
-            self.model = LanguageModel(cfg)
+            self.model = LanguageModel(lm_cfg)
             self.vocabs = {"vocab.json": self.src_vocab}
-        self.config = cfg.to_json()
+            self.config = lm_cfg.to_json()
         self.model.to(device)
 
     def encode(self, src: list[str], tgt: list[str]) -> list[tuple[list[int], list[int]]]:
@@ -293,7 +294,7 @@ class Progress:
 # -- main loop -----------------------------------------------------------------------
 def rebuild_command(args: argparse.Namespace) -> str:
     """The ``neurotui train`` command that reproduces this run (non-default options)."""
-    from neurotui.commands.train import add_arguments
+    from neurotui.train_options import add_arguments
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -584,7 +585,7 @@ def card_markdown(card: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m neurotui.train …`` (same options as ``neurotui train``)."""
-    from neurotui.commands.train import add_arguments
+    from neurotui.train_options import add_arguments
 
     parser = argparse.ArgumentParser(
         prog="python -m neurotui.train", description=__doc__.splitlines()[0]

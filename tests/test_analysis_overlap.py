@@ -17,9 +17,9 @@ from neurotui.analysis.overlap import (
     tied_ranks,
     top_k_overlap,
 )
-from neurotui.analysis.ranking import Partner, Ranking
 from neurotui.errors import DataError
 from neurotui.store.memory import MemoryStore
+from neurotui.store.ranking import Partner, Ranking
 
 
 def test_top_k_and_rank_correlation():

@@ -7,12 +7,12 @@ import json
 import pytest
 import torch
 
-from neurotui.analysis.ranking import Ranking
 from neurotui.cli import main
 from neurotui.data.synthetic import generate
 from neurotui.models.checkpoint import save_checkpoint
 from neurotui.models.seq2seq import Seq2SeqConfig, Seq2SeqModel
 from neurotui.models.vocab import Vocab
+from neurotui.store.ranking import Ranking
 
 EXAMPLES = generate(20, seed=4)
 

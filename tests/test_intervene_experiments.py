@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import tiny_models  # beside this file: pytest puts tests/ on sys.path
 
-from neurotui.analysis.ranking import Ranking
 from neurotui.data.synthetic import detect, generate
 from neurotui.errors import Cancelled, NeurotuiError
 from neurotui.intervene import log
@@ -29,6 +28,7 @@ from neurotui.intervene.replay import ablation_record, control_record, replay, t
 from neurotui.intervene.spec import Intervention, Positions
 from neurotui.models.seq2seq import LSTMSeq2SeqBackend
 from neurotui.store.memory import MemoryStore
+from neurotui.store.ranking import Ranking
 
 EXAMPLES = generate(60, seed=11)
 STORE_EX, DEV_EX, TEST_EX = EXAMPLES[:30], EXAMPLES[30:45], EXAMPLES[45:]

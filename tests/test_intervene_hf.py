@@ -90,7 +90,7 @@ def test_causal_lm_ablation_curve_uses_perplexity(models) -> None:
         bind([Intervention(neurons=tuple(range(32)), site="lm.l2", op="zero")], backend),
     )
     assert base != pytest.approx(zeroed)
-    from neurotui.analysis.ranking import Ranking
+    from neurotui.store.ranking import Ranking
 
     ranking = Ranking(method="ids", order=list(range(64)))
     curve = run_ablation(

@@ -162,10 +162,35 @@ def test_callback_delivery_and_factory_loading_on_the_worker(backend) -> None:
         r.submit(lambda ctx: None)
 
 
-def test_ready_made_jobs(backend) -> None:
-    from neurotui.analysis.ranking import Ranking
-    from neurotui.intervene.ablation import plan_ablation
-    from neurotui.intervene.jobs import ablation_job, compare_job
+def test_intervention_jobs(backend) -> None:
+    """Real intervention work as runner jobs: a bind error is a user error, an ablation
+    curve reports progress and stops when its group is cancelled."""
+    from neurotui.intervene.ablation import plan_ablation, run_ablation
+    from neurotui.intervene.bind import bind
+    from neurotui.intervene.compare import compare
+    from neurotui.store.ranking import Ranking
+
+    def compare_job(sentences, spec, settings=None):
+        def job(ctx):
+            bound = bind(spec, ctx.backend, None, sentences=sentences)
+            return compare(ctx.backend, sentences, bound, settings, ctx.should_stop)
+
+        return job
+
+    def ablation_job(plan, sources, references, settings):
+        def job(ctx):
+            return run_ablation(
+                ctx.backend,
+                plan,
+                sources,
+                references,
+                settings=settings,
+                should_stop=ctx.should_stop,
+                progress=ctx.progress,
+                keep_outputs=True,
+            )
+
+        return job
 
     events = []
     started = threading.Event()

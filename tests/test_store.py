@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 import neurotui.store as ns
-from neurotui.analysis.ranking import Ranking
 from neurotui.errors import DataError, NeurotuiError, StoreError
 from neurotui.store.api import Store
 from neurotui.store.edit import add_labels, delete_ranking, edit_store, save_ranking
 from neurotui.store.memory import MemoryStore
+from neurotui.store.ranking import Ranking
 from neurotui.store.summary import SummaryAccumulator
 from neurotui.store.writer import StoreWriter, write_store
 

@@ -30,7 +30,7 @@ async def test_control_flips_tense_then_cancel_and_failure_recover(store, monkey
         screen = app.screen
         assert isinstance(screen, ControlScreen)
         assert screen.tasks() == ["tense", "number", "gender"]  # the store's labels
-        assert (screen.task(), screen.target()) == ("tense", "present")
+        assert (screen.chosen_task(), screen.target()) == ("tense", "present")
         assert "press enter" in _text(screen, "#ctl-summary")
         screen.count = 10  # 10 dev + 10 test sentences, one setting (n=100, mean 8)
         await pilot.press("enter")
@@ -177,7 +177,7 @@ async def test_choices_cycle_and_store_without_labels(store) -> None:  # type: i
         await pilot.press("4")
         screen = app.screen
         await pilot.press("t")
-        assert (screen.task(), screen.target()) == ("number", "sg")
+        assert (screen.chosen_task(), screen.target()) == ("number", "sg")
         await pilot.press("c", "n", "s", "p")
         assert screen.target() == "pl"
         assert (screen.n, screen.strength, screen.scope) == (200, 16.0, "all")

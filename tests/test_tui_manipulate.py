@@ -227,7 +227,7 @@ async def test_shared_cursor_visible_sentences_save_and_load(store) -> None:  # 
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen is screen
-        assert any("enc.l9.fw" in n and "not in store" in n for n in notes)
+        assert any("unknown site 'enc.l9.fw'" in n for n in notes)  # as the CLI says it
         assert screen.label == "to-present"  # nothing changed
         assert screen.runner.backend.active_hook_count() == 0
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from neurotui.analysis.checks import describe_neurons, warn
 from neurotui.analysis.progress import ProgressFn, report
-from neurotui.analysis.ranking import Ranking
+from neurotui.store.ranking import Ranking
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.analysis.data import ProbeData

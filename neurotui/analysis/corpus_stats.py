@@ -186,7 +186,7 @@ class CorpusIndex:
         edges = np.quantile(v, np.linspace(0, 1, bins + 1))
         which = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, bins - 1)
         rng = np.random.default_rng(seed)
-        out = []
+        out: list[tuple[tuple[float, float], list[Context]]] = []
         for b in range(bins):
             members = rows[which == b]
             if members.size == 0:

@@ -37,9 +37,9 @@ import numpy as np
 
 from neurotui.analysis.checks import describe_neurons, warn
 from neurotui.analysis.progress import ProgressFn, report
-from neurotui.analysis.ranking import CROSS_MODEL_METHODS as METHODS
-from neurotui.analysis.ranking import Partner, Ranking
 from neurotui.errors import DataError
+from neurotui.store.ranking import CROSS_MODEL_METHODS as METHODS
+from neurotui.store.ranking import Partner, Ranking
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.store.api import Store
@@ -260,10 +260,10 @@ class CrossStats:
         }
         for m, block in enumerate(blocks):
             # Any value near the mean works as the shift; the first rows are enough.
-            b = np.asarray(block[:1024], dtype=np.float64)
-            finite = np.isfinite(b)
+            head = np.asarray(block[:1024], dtype=np.float64)
+            finite = np.isfinite(head)
             cnt = finite.sum(0)
-            shift = np.where(cnt > 0, np.where(finite, b, 0).sum(0) / np.maximum(cnt, 1), 0.0)
+            shift = np.where(cnt > 0, np.where(finite, head, 0).sum(0) / np.maximum(cnt, 1), 0.0)
             acc["shift"].append(torch.tensor(shift, dtype=torch.float32, device=dev))
             acc["s1"].append(torch.zeros(self.sizes[m], dtype=torch.float64, device=dev))
             acc["s2"].append(torch.zeros(self.sizes[m], dtype=torch.float64, device=dev))
@@ -356,10 +356,10 @@ def accumulate(
     if check_text:
         check_same_text(stores)
     dev = resolve_device(device)
-    sizes = [
-        (s.neuron_count if (neurons is None or neurons[k] is None) else len(neurons[k]))  # type: ignore[arg-type]
-        for k, s in enumerate(stores)
-    ]
+    sizes = []
+    for k, s in enumerate(stores):
+        chosen = None if neurons is None else neurons[k]
+        sizes.append(s.neuron_count if chosen is None else len(chosen))
     stats = CrossStats(sizes=sizes, within_needed=within, device=str(dev))
     total = stores[0].total_tokens
     for _start, blocks in aligned_chunks(stores, neurons, chunk_tokens):

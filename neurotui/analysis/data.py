@@ -55,7 +55,9 @@ def split_sentences(
 
     At least one sentence goes to train and to test whenever there are three or more.
     """
-    ids = np.arange(sentences) if np.isscalar(sentences) else np.asarray(sentences)
+    ids = (
+        np.arange(sentences) if isinstance(sentences, (int, np.integer)) else np.asarray(sentences)
+    )
     n = ids.size
     if n < 3:
         raise DataError(f"{n} labelled sentences: a train/test split needs at least 3")
@@ -259,6 +261,7 @@ def load_probe_data(
     sentence, ``None`` for unlabelled sentences). ``neurons`` selects columns (global ids).
     """
     lengths = np.asarray(store.sentence_lengths(), dtype=np.int64)
+    label_rows: Sequence[Sequence[str] | None]
     if labels is None:
         if task is None:
             raise DataError("give a label task (--task) or a label file (--labels)")
@@ -278,7 +281,11 @@ def load_probe_data(
     # Training sentences in a seeded random order: probe batches can then be contiguous.
     shuffled_train = np.random.default_rng([seed, 1]).permutation(split.train)
     order = np.concatenate([shuffled_train, split.dev, split.test])
-    counts = tuple(int(lengths[p].sum()) for p in (split.train, split.dev, split.test))
+    counts = (
+        int(lengths[split.train].sum()),
+        int(lengths[split.dev].sum()),
+        int(lengths[split.test].sum()),
+    )
     n_rows = int(sum(counts))
     row = 0
     sentence = np.empty(n_rows, dtype=np.int32)
@@ -376,7 +383,7 @@ def load_probe_data(
         vocab=vocab,
         sentence=sentence,
         position=position,
-        counts=counts,  # type: ignore[arg-type]
+        counts=counts,
         neurons=cols,
         task=task,
         split=split,
@@ -405,7 +412,7 @@ def large_empty(shape: tuple[int, int]) -> np.ndarray:
     if nbytes < 64 * 2**20 or not hasattr(mmap, "MAP_POPULATE"):
         return np.empty(shape, dtype=np.float32)
     try:
-        return aligned_empty(shape, np.float32, populate=True)
+        return aligned_empty(shape, np.dtype(np.float32), populate=True)
     except (OSError, ValueError):
         return np.empty(shape, dtype=np.float32)
 

@@ -14,8 +14,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from neurotui.analysis.ranking import Ranking
 from neurotui.errors import DataError, StoreError
+from neurotui.store.ranking import Ranking
 
 
 def ranking_rows(ranking: Ranking) -> list[dict[str, Any]]:
@@ -38,9 +38,9 @@ def ranking_rows(ranking: Ranking) -> list[dict[str, Any]]:
         if models:
             by_model = {p.model: p for p in (ranking.partners or {}).get(int(neuron), [])}
             for m in models:
-                p = by_model.get(m)
-                row[f"partner_{m}"] = "" if p is None else p.neuron
-                row[f"r_{m}"] = "" if p is None else p.r
+                partner = by_model.get(m)
+                row[f"partner_{m}"] = "" if partner is None else partner.neuron
+                row[f"r_{m}"] = "" if partner is None else partner.r
         rows.append(row)
     return rows
 
@@ -57,16 +57,11 @@ def to_csv_text(ranking: Ranking) -> str:
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary sibling and a rename."""
-    from neurotui.store.atomic import atomic_path
+    """Write ``text`` to ``path`` atomically (:mod:`neurotui.atomicfile`: old or new, never
+    half); a failure is one :class:`DataError` line naming the file."""
+    from neurotui.atomicfile import write_text
 
-    path = Path(path)
-    try:
-        with atomic_path(path) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    return path
+    return write_text(path, text, error=DataError)
 
 
 def export(ranking: Ranking, path: str | Path) -> Path:

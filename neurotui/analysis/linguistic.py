@@ -25,7 +25,7 @@ from neurotui.analysis.ordering import (
 )
 from neurotui.analysis.probe import ProbeConfig, TrainedProbe, train_probe
 from neurotui.analysis.progress import ProgressFn
-from neurotui.analysis.ranking import Ranking
+from neurotui.store.ranking import Ranking
 
 
 @dataclass

@@ -15,9 +15,9 @@ import numpy as np
 
 from neurotui.analysis.probe import ProbeConfig
 from neurotui.analysis.progress import ProgressFn
-from neurotui.analysis.ranking import CROSS_MODEL_METHODS as CROSS
-from neurotui.analysis.ranking import METHODS, Ranking
 from neurotui.errors import DataError
+from neurotui.store.ranking import CROSS_MODEL_METHODS as CROSS
+from neurotui.store.ranking import METHODS, Ranking
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.store.api import Store

@@ -10,14 +10,14 @@ the band's average rank (Spearman on average ranks; Kendall's τ-b counts the ti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 
-from neurotui.analysis.ranking import Ranking
 from neurotui.errors import DataError
+from neurotui.store.ranking import Ranking
 
 
 def tied_ranks(ranking: Ranking) -> dict[int, float]:
@@ -92,7 +92,7 @@ def compare(a: Ranking, b: Ranking, ks: Sequence[int] = (10, 50, 100)) -> dict[s
     }
 
 
-def shared_between_classes(tops: dict[str, Sequence[int]]) -> dict[str, Any]:
+def shared_between_classes(tops: Mapping[str, Sequence[int]]) -> dict[str, Any]:
     """For per-class top-neuron sets: every pair's shared neurons and each class's own.
 
     ``tops`` maps a class to its top neurons (e.g. ``evaluation["top_neurons"]`` of a
@@ -113,7 +113,7 @@ def shared_between_classes(tops: dict[str, Sequence[int]]) -> dict[str, Any]:
 
 
 def shared_between_tasks(
-    tops_a: dict[str, Sequence[int]], tops_b: dict[str, Sequence[int]]
+    tops_a: Mapping[str, Sequence[int]], tops_b: Mapping[str, Sequence[int]]
 ) -> dict[str, Any]:
     """Class pairs across two tasks whose top neurons intersect (e.g. VER:futu ↔ V--F3s)."""
     pairs = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurotui.analysis.data import ProbeData
-from neurotui.analysis.ranking import Ranking
+from neurotui.store.ranking import Ranking
 
 
 def class_means(X: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:

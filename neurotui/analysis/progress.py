@@ -30,7 +30,7 @@ def rich_progress(enabled: bool = True) -> Iterator[ProgressFn | None]:
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     bars = Progress(
         TextColumn("{task.description}"),
@@ -40,7 +40,7 @@ def rich_progress(enabled: bool = True) -> Iterator[ProgressFn | None]:
         console=Console(stderr=True),
         transient=True,
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(stage: str, done: int, total: int) -> None:
         if stage not in tasks:

@@ -208,6 +208,7 @@ def build_report(
         cross: dict[str, Any] = {}
         for method in ("maxcorr", "mincorr"):
             r = crossmodel.cross_ranking(stats, 0, method, names, neuron_names)
+            assert r.scores is not None and r.partners is not None  # cross rankings carry both
             top = r.order[0]
             cross[method] = {
                 "top": [

@@ -8,8 +8,12 @@ generator keeps them honest and in step.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from neurotui.store.memory import MemoryStore
 
 
 @dataclass
@@ -43,7 +47,7 @@ class Planted:
             [self.labels[x:y] for x, y in spans],
         )
 
-    def store(self, task: str = "tag"):  # type: ignore[no-untyped-def]
+    def store(self, task: str = "tag") -> MemoryStore:
         """A :class:`neurotui.store.memory.MemoryStore` holding this corpus."""
         from neurotui.store.memory import MemoryStore
 

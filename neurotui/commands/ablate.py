@@ -15,7 +15,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from neurotui.commands.argtypes import positive_int
+from neurotui.argtypes import positive_int
 from neurotui.commands.common import (
     add_device_arg,
     add_json_arg,

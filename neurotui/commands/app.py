@@ -11,7 +11,7 @@ import argparse
 from neurotui.commands.common import add_device_arg
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """``app [PATH…] [--model M] [--theme T] [--no-mouse] [--device D]``."""
     parser = subparsers.add_parser(
         "app",

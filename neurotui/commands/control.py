@@ -17,7 +17,7 @@ import argparse
 import sys
 from typing import Any
 
-from neurotui.commands.argtypes import nonneg_float, nonneg_int, positive_int
+from neurotui.argtypes import nonneg_float, nonneg_int, positive_int
 from neurotui.commands.common import (
     add_device_arg,
     add_json_arg,
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(args.store, backend, required=True, why="a control experiment")
     assert store is not None
     if real is not None:  # derive the tense/number labels once, not per target class
-        store = real.wrap(store)  # type: ignore[assignment]
+        store = real.wrap(store)
     splits = synthetic_splits() if real is None else None
     settings = DecodeSettings(beam=args.beam, batch_size=args.batch_size)
     quiet = args.json or not sys.stderr.isatty()

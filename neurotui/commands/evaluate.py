@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from neurotui.commands.argtypes import nonneg_float, percent
+from neurotui.argtypes import nonneg_float, percent
 from neurotui.commands.common import add_device_arg, add_json_arg, print_json
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from neurotui.commands.argtypes import positive_int
+from neurotui.argtypes import positive_int
 from neurotui.commands.common import (
     add_cluster_arg,
     add_device_arg,

@@ -79,7 +79,7 @@ def describe(path: str | Path) -> dict[str, Any]:
             doc["corpus"] = meta.get("corpus")
             doc["exemplars"] = meta.get("exemplars")
         if getattr(store, "shards", None) is not None:
-            doc["shards"] = [str(p) for p in store.shard_paths]
+            doc["shards"] = [str(p) for p in getattr(store, "shard_paths", [])]
     return doc
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from neurotui.commands.argtypes import positive_int
+from neurotui.argtypes import positive_int
 from neurotui.commands.common import add_json_arg, print_json
 
 
@@ -45,13 +45,14 @@ def run(args: argparse.Namespace) -> int:
     import neurotui.store as ns
     from neurotui.errors import StoreError
     from neurotui.store.edit import add_labels
+    from neurotui.store.h5store import NeurotuiStore
     from neurotui.store.labels import labels_for_tokens
     from neurotui.store.layout import check_name
 
     check_name("label task", args.task)
     warnings: list[str] = []
     with ns.open(args.store) as store:
-        if store.format != "neurotui":
+        if not isinstance(store, NeurotuiStore):
             raise StoreError(
                 f"{args.store}: a {store.format} file cannot hold label tasks; convert it "
                 f"first: neurotui convert {args.store} OUT.h5"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from neurotui.commands.common import add_json_arg, print_json
 
@@ -17,8 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_json_arg(p)
 
 
-def headline(scores: dict[str, Any]) -> str:
-    """The card's test figures in a few words."""
+def headline(scores: object) -> str:
+    """The card's test figures in a few words (``scores`` comes from a JSON card: any type)."""
     test = scores.get("test") if isinstance(scores, dict) else None
     if not isinstance(test, dict):
         return "-"

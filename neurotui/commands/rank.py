@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neurotui.analysis.ranking import METHODS
-from neurotui.commands.argtypes import nonneg_float, nonneg_int, positive_int
+from neurotui.argtypes import nonneg_float, nonneg_int, positive_int
 from neurotui.commands.common import add_cluster_arg, add_device_arg, add_json_arg, print_json
+from neurotui.store.ranking import METHODS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

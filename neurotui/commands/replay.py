@@ -9,14 +9,18 @@ Exit status 0 when every replayed record matches, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from neurotui.commands.argtypes import positive_int
+from neurotui.argtypes import positive_int
 from neurotui.commands.common import (
     add_device_arg,
     add_json_arg,
     add_model_dtype_arg,
     print_json,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from neurotui.models.base import Backend
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             raise NeurotuiError(f"{args.log}: no record on line {args.line}")
     else:
         chosen = records[-1:]
-    backends: dict[str, object] = {}
+    backends: dict[str, Backend] = {}
     reports = []
     for record in chosen:
         path = record.get("model_path")
@@ -84,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             backends[ref] = load_backend(
                 ref, args.device, dtype=args.model_dtype, progress=load_stages()
             )
-        reports.append(replay(record, backends[ref], log=args.log))  # type: ignore[arg-type]
+        reports.append(replay(record, backends[ref], log=args.log))
     ok = all(r.matches for r in reports)
     if args.json:
         print_json({"log": args.log, "matches": ok, "replayed": [r.to_dict() for r in reports]})

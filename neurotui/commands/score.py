@@ -10,7 +10,7 @@ import argparse
 import time
 from typing import Any
 
-from neurotui.commands.argtypes import positive_int
+from neurotui.argtypes import positive_int
 from neurotui.commands.common import (
     add_device_arg,
     add_json_arg,

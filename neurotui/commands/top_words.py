@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurotui.commands.argtypes import nonneg_int, positive_int
+from neurotui.argtypes import nonneg_int, positive_int
 from neurotui.commands.common import add_device_arg, add_json_arg, load_stages, print_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         "lowest mean z (count):     "
         + ", ".join(f"{w.word} {w.score:+.2f} ({w.count})" for w in low)
     )
-    if effect is not None:
+    if output is not None and effect is not None:
         print(f"promotes ({Path(str(output.model)).name}):".ljust(27) + _tokens(promoted))
         print("suppresses:".ljust(27) + _tokens(suppressed))
     elif output is not None and output.note:

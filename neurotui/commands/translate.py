@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from neurotui.commands.argtypes import nonneg_int, positive_int
+from neurotui.argtypes import nonneg_int, positive_int
 from neurotui.commands.common import (
     add_device_arg,
     add_json_arg,
@@ -138,7 +138,8 @@ def heldout_inputs(backend: Backend, count: int | None) -> Inputs:
     files = heldout_files(path, card) if path else {}
     if backend.kind == "lm" and "text" in files:
         lines = read_sentences(str(files["text"]))[:count]
-        prompts, refs = [], []
+        prompts: list[str] = []
+        refs: list[str] = []
         for line in lines:
             words = line.split()
             half = (len(words) + 1) // 2
@@ -147,8 +148,8 @@ def heldout_inputs(backend: Backend, count: int | None) -> Inputs:
         return Inputs(prompts, refs, f"held-out set {files['text']}")
     if "src" in files:
         sources = read_sentences(str(files["src"]))[:count]
-        refs = read_sentences(str(files["ref"]))[: len(sources)] if "ref" in files else None
-        return Inputs(sources, refs, f"held-out set {files['src']}")
+        known = read_sentences(str(files["ref"]))[: len(sources)] if "ref" in files else None
+        return Inputs(sources, known, f"held-out set {files['src']}")
     raise NeurotuiError(
         f"model {backend.name} has no held-out set in its card; give sentences or --file"
     )

@@ -223,6 +223,7 @@ def _agree(word: str, gender: str, number: str) -> str:
 
 def _fr_verb_group(s: Spec) -> list[str]:
     n, g = s.subj.number, s.subj.gender
+    rest: list[str]
     if s.frame == "copula":
         table = {
             "present": L.ETRE_PRESENT,
@@ -568,8 +569,8 @@ def _build_tables() -> tuple[dict, dict, dict, set, dict]:
         "ils": {("masc", "pl")},
         "elles": {("fem", "pl")},
     }
-    for k, v in dets.items():
-        np_forms.setdefault(k, set()).update(v)
+    for k, forms in dets.items():
+        np_forms.setdefault(k, set()).update(forms)
     return finite, participle_etre, adj_forms, participle_avoir, np_forms
 
 

@@ -23,9 +23,9 @@ from neurotui.intervene.spec import Intervention
 from neurotui.progress import ProgressFn
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Ranking
     from neurotui.models.base import Backend
     from neurotui.store.api import Store
+    from neurotui.store.ranking import Ranking
 
 DIRECTIONS: tuple[str, ...] = ("top", "bottom", "random")
 DEFAULT_STEPS: tuple[int, ...] = (10, 50, 100)

@@ -75,6 +75,8 @@ class SiteEdit:
             current = out.index_select(-1, index)
             if item.op == "zero":
                 new = torch.zeros_like(current)
+            elif values is None:  # bind gives every set/add/scale its values
+                raise AssertionError(f"{item.op} intervention without values")
             elif item.op == "set":
                 new = values.expand_as(current)
             elif item.op == "add":

@@ -9,7 +9,7 @@ store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -160,25 +160,14 @@ def store_offset(store: Store, site: str, where: str = "store") -> int:
     )
 
 
-def store_names(store: Store, ids: Sequence[int]) -> list[str]:
+def store_names(store: Store, ids: Iterable[int]) -> list[str]:
     """Store global ids (e.g. a ranking's order) → readable names ``site:index``.
 
     Names survive the store/model mismatch: a store may hold a subset of the model's
-    sites in another column order, but site names are shared.
+    sites in another column order, but site names are shared. The store resolves them
+    (:meth:`~neurotui.store.api.Store.neuron_name`): one resolver for the whole package.
     """
-    starts = sorted((s.offset, s.name, s.size) for s in store.sites)
-    names: list[str] = []
-    for gid in ids:
-        gid = int(gid)
-        for offset, name, size in reversed(starts):
-            if offset <= gid:
-                if gid - offset >= size:
-                    raise SpecError(f"neuron id {gid} is outside store {store.path}")
-                names.append(f"{name}:{gid - offset}")
-                break
-        else:
-            raise SpecError(f"neuron id {gid} is outside store {store.path}")
-    return names
+    return [store.neuron_name(int(gid)) for gid in ids]
 
 
 def bound_to_json(bound: Sequence[BoundIntervention]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from neurotui.intervene.apply import DecodeSettings, translate
 from neurotui.intervene.bind import BoundIntervention
@@ -132,8 +132,9 @@ def render(comparisons: Sequence[Comparison]) -> str:
 
 def format_fills(translation: Translation, k: int = 5) -> str:
     """An encoder's top fills as ``cat 31% · dog 12% …`` (masks separated by ``|``)."""
-    per_mask = translation.extra.get("fills") or []
+    # the encoder backends store one list of (piece, probability) pairs per mask
+    per_mask = cast("list[list[tuple[str, float]]]", translation.extra.get("fills") or [])
     parts = []
-    for fills in per_mask:  # type: ignore[union-attr]
+    for fills in per_mask:
         parts.append(" · ".join(f"{piece} {100 * p:.0f}%" for piece, p in list(fills)[:k]))
     return " | ".join(parts)

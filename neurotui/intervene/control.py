@@ -38,15 +38,15 @@ import numpy as np
 
 from neurotui.errors import Cancelled, NeurotuiError
 from neurotui.intervene.apply import DecodeSettings, translate
-from neurotui.intervene.bind import bind, store_offset
+from neurotui.intervene.bind import bind
 from neurotui.intervene.spec import Intervention, Positions
 from neurotui.progress import ProgressFn
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Ranking
     from neurotui.data.synthetic import Example
     from neurotui.models.base import Backend
     from neurotui.store.api import Store
+    from neurotui.store.ranking import Ranking
 
 CONTROL_PROPS = ("tense", "number", "gender")
 MODES = ("mean", "sigma")
@@ -263,17 +263,6 @@ def clamp_profile(
         std=std,
         source="property positions" if aligned else f"{task} labels",
     )
-
-
-def store_columns(store: Store, names: Sequence[str]) -> list[int]:
-    """Readable names → store ids (inverse of ``store_names``)."""
-    from neurotui.intervene.spec import split_name
-
-    out = []
-    for name in names:
-        site, index = split_name(name)
-        out.append(store_offset(store, site) + index)
-    return out
 
 
 # -- one point --------------------------------------------------------------------------

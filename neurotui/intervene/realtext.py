@@ -244,14 +244,20 @@ class RealText:
 
 def realtext_data(backend: Backend) -> RealText | None:
     """The tagged dev/test sets a model's card lists, or None (a synthetic-grammar model)."""
+    return realtext_at(getattr(backend, "path", None))
+
+
+def realtext_at(path: str | Path | None) -> RealText | None:
+    """:func:`realtext_data` of the model folder ``path`` (no backend needs loading)."""
     from neurotui.models.registry import read_card
 
-    path = getattr(backend, "path", None)
-    card = read_card(Path(path)) if path else None
+    if not path:
+        return None
+    card = read_card(Path(path))
     files = (card or {}).get("data", {}).get("files", {}) if isinstance(card, dict) else {}
     if not isinstance(files, dict):
         return None
     need = [f"{s}.{e}" for s in ("dev", "test") for e in ("en", "pos", "fr")]
     if not all(isinstance(files.get(k), str) for k in need):
         return None
-    return RealText({k: Path(path) / files[k] for k in need})  # type: ignore[arg-type]
+    return RealText({k: Path(path) / files[k] for k in need})

@@ -26,7 +26,7 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from neurotui.errors import Cancelled, NeurotuiError
 
@@ -131,7 +131,7 @@ class Runner:
         self,
         backend: Backend | Callable[[], Backend],
         *,
-        on_event: Callable[[Event], None] | None = None,
+        on_event: Callable[[Event], object] | None = None,
         name: str = "neurotui-runner",
     ) -> None:
         self._backend: Backend | None = None
@@ -139,7 +139,7 @@ class Runner:
         if callable(backend) and not hasattr(backend, "translate"):
             self._factory = backend
         else:
-            self._backend = backend  # type: ignore[assignment]
+            self._backend = cast("Backend", backend)  # not a factory: a loaded backend
         self._on_event = on_event
         self.events: queue.Queue[Event] = queue.Queue()
         self._queue: queue.Queue[_Request | None] = queue.Queue()

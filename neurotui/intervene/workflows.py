@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurotui.analysis.ranking import CROSS_MODEL_METHODS
 from neurotui.errors import DataError, NeurotuiError
 from neurotui.intervene.apply import DecodeSettings
 from neurotui.progress import ProgressFn
+from neurotui.store.ranking import CROSS_MODEL_METHODS
 from neurotui.textfiles import read_lines
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Ranking
     from neurotui.data.synthetic import Example
     from neurotui.intervene.bind import BoundIntervention
     from neurotui.intervene.compare import Comparison
@@ -30,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from neurotui.intervene.spec import Intervention
     from neurotui.models.base import Backend, Translation
     from neurotui.store.api import Store
+    from neurotui.store.ranking import Ranking
 
 
 # -- stores -----------------------------------------------------------------------------
@@ -43,7 +43,7 @@ def default_store_path(backend: Backend) -> Path | None:
         path = sample_store(backend.name)
     except NeurotuiError:
         return None
-    return Path(path) if path else None
+    return Path(path)
 
 
 def open_store(
@@ -291,7 +291,7 @@ def load_ranking(
 
     Default: a saved ranking of ``task`` when given, else the first saved ranking.
     """
-    from neurotui.analysis.ranking import Ranking
+    from neurotui.store.ranking import Ranking
 
     saved = dict(store.rankings) if store is not None else {}
     if spec is not None:

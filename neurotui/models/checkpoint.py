@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from neurotui.errors import CheckpointError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     import torch
     from torch import nn
@@ -191,73 +191,6 @@ def read_json(path: Path, what: str = "JSON file") -> dict[str, Any]:
     return data
 
 
-def build_model(
-    factory: Callable[[], nn.Module],
-    tensors: dict[str, torch.Tensor],
-    weights_path: Path,
-    config_path: Path,
-) -> nn.Module:
-    """Build the model ``config.json`` describes and load ``tensors``, refusing first, in
-    one line, a model that cannot fit in memory or does not match the weights.
-
-    Why on the meta device first: the sizes come from the config, and a config that says
-    hidden 10⁹ would otherwise allocate terabytes before any shape check; a meta model
-    has every shape and no storage, so both checks cost nothing.
-    """
-    import torch
-
-    from neurotui.resources import MemoryNeeded, available_memory, check_fits, human_bytes
-
-    try:
-        with torch.device("meta"):
-            sketch = factory()
-    except (RuntimeError, OverflowError) as exc:  # sizes whose byte count overflows int64
-        if "overflow" not in str(exc).lower():
-            raise
-        raise MemoryNeeded(
-            f"{config_path}: a model of these sizes needs more than 8 EiB of memory, and "
-            f"{human_bytes(available_memory())} is available"
-        ) from None
-    shapes = sketch.state_dict()
-    params = sum(t.numel() for t in shapes.values())
-    check_fits(f"{config_path}: a model of {params:,} parameters", 4 * params * 1.2)
-    _check_state(shapes, tensors, weights_path)
-    model = factory()
-    model.load_state_dict(tensors)
-    return model
-
-
-def load_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """Load ``tensors`` into ``model`` after checking names and shapes against it."""
-    _check_state(model.state_dict(), tensors, path)
-    model.load_state_dict(tensors)
-
-
-def _check_state(
-    expected: Mapping[str, torch.Tensor], tensors: dict[str, torch.Tensor], path: Path
-) -> None:
-    """Names and shapes of ``tensors`` against the model's (``expected``)."""
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(
-                f"missing {len(missing)} tensors ({', '.join(missing[:3])}{'…' if len(missing) > 3 else ''})"
-            )
-        if unexpected:
-            parts.append(
-                f"unexpected {len(unexpected)} tensors ({', '.join(unexpected[:3])}{'…' if len(unexpected) > 3 else ''})"
-            )
-        raise CheckpointError(f"{path}: weights do not match config.json: {'; '.join(parts)}")
-    for key, value in expected.items():
-        if tuple(tensors[key].shape) != tuple(value.shape):
-            raise CheckpointError(
-                f"{path}: tensor {key} has shape {tuple(tensors[key].shape)} but config.json "
-                f"and the vocabularies imply {tuple(value.shape)}"
-            )
-
-
 # -- loading -----------------------------------------------------------------------
 def find_pickles(directory: Path) -> list[Path]:
     return sorted(
@@ -290,10 +223,15 @@ def load_lstm_checkpoint(
     from neurotui.models.vocab import Vocab
 
     vocabs = {file: Vocab.load(directory / file) for file in VOCAB_FILES[kind]}
+    build_backend: Callable[..., Backend]
     if kind == "lstm-seq2seq":
-        from neurotui.models.seq2seq import build_backend
+        from neurotui.models import seq2seq
+
+        build_backend = seq2seq.build_backend
     else:
-        from neurotui.models.lm import build_backend
+        from neurotui.models import lm
+
+        build_backend = lm.build_backend
     backend = build_backend(
         config,
         tensors,
@@ -307,7 +245,7 @@ def load_lstm_checkpoint(
     card = directory / "card.json"
     if card.is_file():
         try:
-            backend.card = read_json(card, "model card")  # type: ignore[attr-defined]
+            backend.card = read_json(card, "model card")
         except CheckpointError:
-            backend.card = None  # type: ignore[attr-defined]
+            backend.card = None
     return backend

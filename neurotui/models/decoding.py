@@ -143,9 +143,9 @@ def beam_search(
         if step == 0:  # candidates of every beam: scores, sorted scores, int64 indices
             check_fits(f"--beam {k}", logp.size(0) * vocab * 20)
         cand = (scores.view(-1, 1) + logp.float()).view(len(alive), k * vocab)
-        top_scores, top_index = torch.sort(cand, dim=1, descending=True, stable=True)
-        top_scores = top_scores[:, : 2 * k].tolist()
-        top_index = top_index[:, : 2 * k].tolist()
+        sorted_scores, sorted_index = torch.sort(cand, dim=1, descending=True, stable=True)
+        top_scores = sorted_scores[:, : 2 * k].tolist()
+        top_index = sorted_index[:, : 2 * k].tolist()
         hist_rows = history.tolist()
 
         next_rows: list[int] = []

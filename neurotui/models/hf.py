@@ -53,7 +53,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from neurotui.errors import Cancelled, CheckpointError, DataError, NeurotuiError, Unsupported
 from neurotui.models.base import Aggregation, Backend, EditFn, ModelKind, SiteInfo, Translation
@@ -318,11 +318,11 @@ def _no_gguf_bar() -> Iterator[None]:
         yield
         return
     saved = getattr(gguf_utils, "tqdm", None)
-    gguf_utils.tqdm = lambda items, *args, **kwargs: items  # type: ignore[attr-defined]
+    gguf_utils.tqdm = lambda items, *args, **kwargs: items
     try:
         yield
     finally:
-        gguf_utils.tqdm = saved  # type: ignore[attr-defined]
+        gguf_utils.tqdm = saved
 
 
 def _stage(progress: ProgressFn | None, stage: str, done: int, total: int) -> None:
@@ -593,11 +593,12 @@ class HFBackend(Backend):
         wants_dec = any(self._by_name[n].stack == "dec" for n in names)
         if wants_dec and targets is None:
             targets = [t.text for t in self.translate(sentences, beam=1, batch_size=batch_size)]
+        wanted = targets if wants_dec else None
         results: list[dict[str, np.ndarray]] = []
         with torch.inference_mode():
             for start in range(0, len(sentences), max(1, batch_size)):
                 chunk = list(sentences[start : start + batch_size])
-                tchunk = list(targets[start : start + batch_size]) if wants_dec else None
+                tchunk = list(wanted[start : start + batch_size]) if wanted is not None else None
                 results.extend(self._encode_batch(chunk, names, tchunk, aggregation))
         return results
 
@@ -648,7 +649,7 @@ class HFBackend(Backend):
             dec_batch = pad(shifted, self._pad_id, device=self.device)
             state["tgt_words"] = [t.words for t in tgt_items]
             state["tgt_pad"] = [[m == 0 for m in row] for row in dec_batch.attention_mask.tolist()]
-        with self.edits(captures), self._running(**state):  # type: ignore[arg-type]
+        with self.edits(captures), self._running(**state):
             if self.kind == "seq2seq" and dec_batch is not None:
                 self.model(
                     input_ids=batch.input_ids,
@@ -782,7 +783,7 @@ class HFBackend(Backend):
         ]
         if lm and beam == 1:
             for item, result in zip(items, results, strict=True):
-                self._drafts.put(item.ids, result.extra["ids"])
+                self._drafts.put(item.ids, cast("list[int]", result.extra["ids"]))
         return results
 
     def _drafted(

@@ -55,7 +55,7 @@ class RunState:
 
 
 def _mark(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn._neurotui = True  # type: ignore[attr-defined]
+    fn._neurotui = True  # type: ignore[attr-defined]  # a marker on a function object
     return fn
 
 
@@ -118,7 +118,7 @@ def context(state: RunState, spec: SiteSpec, hidden: torch.Tensor) -> EditContex
 
 
 def _checked(fn: EditFn, hidden: torch.Tensor, ctx: EditContext) -> torch.Tensor:
-    new = fn(hidden, ctx)
+    new: torch.Tensor | None = fn(hidden, ctx)  # a user's edit may return anything
     if new is None or tuple(new.shape) != tuple(hidden.shape):
         shape = None if new is None else tuple(new.shape)
         raise NeurotuiError(

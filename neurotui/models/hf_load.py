@@ -255,7 +255,8 @@ def place(
         placement = Placement(name if isinstance(name, torch.device) else resolve_device(str(name)))
     dev = placement.device
     if dev.type == "cuda":
-        index = dev.index if dev.index is not None else torch.cuda.current_device()
+        given: int | None = dev.index  # None for a bare "cuda" (torch's stubs say int)
+        index = given if given is not None else torch.cuda.current_device()
         have = gpu_free().get(index, 0)
         hint = "; try --device auto (all GPUs) or --dtype bfloat16"
     else:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from neurotui.errors import NeurotuiError, Unsupported
-from neurotui.models.hf_sites import SiteSpec, find_blocks, in_features
+from neurotui.models.hf_sites import SiteSpec, find_blocks, in_features, weight_of
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -39,7 +39,7 @@ def output_column(spec: SiteSpec, neuron: int) -> torch.Tensor:
         raise NeurotuiError(
             f"neuron {neuron} is not in site {spec.info.name} (size {spec.info.size})"
         )
-    weight = module.weight.detach().float()
+    weight = weight_of(module).detach().float()
     if hasattr(module, "in_features"):  # nn.Linear: (out, in)
         return weight[:, neuron]
     return weight[neuron, :]  # GPT-2's Conv1D: (in, out)
@@ -66,8 +66,9 @@ def norm_gain(norm: nn.Module | None, width: int) -> torch.Tensor:
 
     if norm is None:
         return torch.ones(width)
-    weight = norm.weight.detach().float().cpu()
-    basis = torch.eye(width, dtype=norm.weight.dtype, device=norm.weight.device)
+    stored = weight_of(norm)
+    weight = stored.detach().float().cpu()
+    basis = torch.eye(width, dtype=stored.dtype, device=stored.device)
     with torch.inference_mode():
         probed = ((norm(basis) - norm(-basis)) / 2).diagonal().float().cpu()
     best, spread = weight, float("inf")

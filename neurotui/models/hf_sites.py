@@ -69,12 +69,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from neurotui.errors import CheckpointError
-from neurotui.models.base import ModelKind, SiteInfo
+from neurotui.models.base import ModelKind, Side, SiteInfo
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
     from torch import nn
 
 Stack = Literal["enc", "dec", "lm"]
@@ -120,18 +121,26 @@ def is_projection(module: nn.Module) -> bool:
     return type(module).__name__ == "Conv1D" and weight is not None and weight.dim() == 2
 
 
+def weight_of(module: nn.Module) -> torch.Tensor:
+    """``module.weight`` as the tensor it is (``nn.Module.__getattr__`` is typed as returning
+    ``Tensor | Module``, which hides that every projection and norm holds a tensor)."""
+    return cast("torch.Tensor", module.weight)
+
+
 def in_features(module: nn.Module) -> int:
     """Input width of a projection (see :func:`is_projection`)."""
-    if hasattr(module, "in_features"):
-        return int(module.in_features)
-    return int(module.weight.shape[0])  # Conv1D: (in, out)
+    width = getattr(module, "in_features", None)
+    if width is not None:
+        return int(width)
+    return int(weight_of(module).shape[0])  # Conv1D: (in, out)
 
 
 def out_features(module: nn.Module) -> int:
     """Output width of a projection (see :func:`is_projection`)."""
-    if hasattr(module, "out_features"):
-        return int(module.out_features)
-    return int(module.weight.shape[1])
+    width = getattr(module, "out_features", None)
+    if width is not None:
+        return int(width)
+    return int(weight_of(module).shape[1])
 
 
 def _holds_projection(module: nn.Module) -> bool:
@@ -231,11 +240,12 @@ def _moe_block(block: nn.Module) -> tuple[str, nn.Module] | None:
 
 def stacks(model: nn.Module, kind: ModelKind) -> dict[Stack, nn.Module]:
     """The transformer stacks of ``model`` by prefix, in site order."""
+    hf: Any = model  # a transformers PreTrainedModel: get_encoder, base_model
     if kind == "seq2seq":
-        return {"enc": model.get_encoder(), "dec": model.get_decoder()}
+        return {"enc": hf.get_encoder(), "dec": hf.get_decoder()}
     if kind == "lm":
-        return {"lm": model.base_model}
-    return {"enc": model.base_model}
+        return {"lm": hf.base_model}
+    return {"enc": hf.base_model}
 
 
 def model_width(model: nn.Module, blocks: list[nn.Module]) -> int:
@@ -258,7 +268,7 @@ def _spec(
     block: nn.Module,
     path: str,
 ) -> SiteSpec:
-    side = "decoder" if prefix == "dec" else "encoder"
+    side: Side = "decoder" if prefix == "dec" else "encoder"
     return SiteSpec(
         SiteInfo(name, size, side, layer, description=description),
         module,
@@ -280,10 +290,11 @@ def _block_sites(
     attention = find_attention(block)
     self_attn = [a for a in attention if not is_cross_attention(a[0])][:1]
     cross_attn = [a for a in attention if is_cross_attention(a[0])][:1]
-    for (path, module), suffix, what in (
+    attn_kinds: tuple[tuple[tuple[str, nn.Module], SiteKind, str], ...] = (
         *((a, "attn", "self-attention") for a in self_attn),
         *((a, "xattn", "cross-attention") for a in cross_attn),
-    ):
+    )
+    for (path, module), suffix, what in attn_kinds:
         out = attention_output(module, width)
         if out is None:
             continue
@@ -296,7 +307,7 @@ def _block_sites(
                 f"{where} block {n} {what} output (projected, before the residual add)",
                 out[1],
                 "output",
-                suffix,  # type: ignore[arg-type]
+                suffix,
                 block,
                 f"{block_path}.{path}.{out[0]}",
             )

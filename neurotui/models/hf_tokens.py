@@ -125,17 +125,20 @@ def pad(items: Sequence[Aligned], pad_id: int, *, left: bool = False, device: An
     import torch
 
     width = max((len(item.ids) for item in items), default=0)
-    ids, mask, index = [], [], []
+    ids: list[list[int]] = []
+    mask: list[list[int]] = []
+    index: list[list[int | None]] = []
+    none: list[int | None] = [None]
     for item in items:
         fill = width - len(item.ids)
         if left:
             ids.append([pad_id] * fill + item.ids)
             mask.append([0] * fill + [1] * len(item.ids))
-            index.append([None] * fill + item.word_index)
+            index.append(none * fill + item.word_index)
         else:
             ids.append(item.ids + [pad_id] * fill)
             mask.append([1] * len(item.ids) + [0] * fill)
-            index.append(item.word_index + [None] * fill)
+            index.append(item.word_index + none * fill)
     return Batch(
         input_ids=torch.tensor(ids, dtype=torch.long, device=device).reshape(len(items), width),
         attention_mask=torch.tensor(mask, dtype=torch.long, device=device).reshape(

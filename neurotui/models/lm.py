@@ -92,6 +92,8 @@ def lm_context(words: list[list[str]], total: int, offset: list[int] | None = No
 class LSTMLMBackend(TapBackend, Backend):
     """Backend for :class:`LanguageModel` checkpoints (kind ``lstm-lm``)."""
 
+    model: LanguageModel
+
     kind = "lm"
 
     def __init__(
@@ -264,7 +266,7 @@ def build_backend(
     device: torch.device,
     path: Path | None,
 ) -> LSTMLMBackend:
-    from neurotui.models.checkpoint import build_model
+    from neurotui.models.weights import build_model
 
     vocab = vocabs["vocab.json"]
     if "vocab" in config and config["vocab"] != len(vocab):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -151,6 +151,10 @@ class TapBackend:
 
     model: nn.Module
 
+    if TYPE_CHECKING:  # provided by the Backend this mixes into
+
+        def sites(self) -> list[SiteInfo]: ...
+
     def _init_taps(self, group_of: Callable[[str], str]) -> None:
         self._taps: dict[str, SiteTap] = {
             m.site: m for m in self.model.modules() if isinstance(m, SiteTap)
@@ -182,7 +186,7 @@ class TapBackend:
 
     def _edit_context(self, site: str) -> EditContext:
         if not self._infos:
-            self._infos = {info.name: info for info in self.sites()}  # type: ignore[attr-defined]
+            self._infos = {info.name: info for info in self.sites()}
         info = self._infos[site]
         builder = self._builders.get(self._group_of[site])
         word_index, words, step = builder() if builder else ([], [], None)
@@ -214,7 +218,7 @@ class TapBackend:
                 )
             return new
 
-        hook.neurotui_hook = True  # type: ignore[attr-defined]
+        hook.neurotui_hook = True  # type: ignore[attr-defined]  # a marker on a function object
         return hook
 
     def active_hook_count(self) -> int:
@@ -236,7 +240,7 @@ class TapBackend:
             def hook(module: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
                 records[site].append(output.detach())
 
-            hook.neurotui_hook = True  # type: ignore[attr-defined]
+            hook.neurotui_hook = True  # type: ignore[attr-defined]  # a marker on a function object
             return hook
 
         try:

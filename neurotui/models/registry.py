@@ -151,7 +151,7 @@ def read_card(directory: Path) -> dict[str, Any] | None:
 def bundled_models() -> list[dict[str, Any]]:
     """One entry per sample folder with a ``card.json``: name, kind, backend, path,
     scores, description (and ``error`` when the card cannot be read)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for name in bundled_names():
         directory = samples_dir() / name
         try:

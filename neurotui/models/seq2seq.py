@@ -199,6 +199,7 @@ class LSTMSeq2SeqBackend(TapBackend, Backend):
     """Backend for :class:`Seq2SeqModel` checkpoints (kind ``lstm-seq2seq``)."""
 
     kind = "seq2seq"
+    model: Seq2SeqModel
     #: divide beam scores by length (see neurotui.models.decoding); off by default
     length_norm = False
 
@@ -421,7 +422,7 @@ def build_backend(
     path: Path | None,
 ) -> LSTMSeq2SeqBackend:
     """Instantiate from checkpoint parts (see :mod:`neurotui.models.checkpoint`)."""
-    from neurotui.models.checkpoint import build_model
+    from neurotui.models.weights import build_model
 
     src, tgt = vocabs["vocab.src.json"], vocabs["vocab.tgt.json"]
     for field, vocab, file in (

@@ -87,9 +87,10 @@ class Vocab:
 
     def save(self, path: str | Path) -> None:
         """Write atomically (temp file in the same folder, then rename)."""
-        from neurotui.models.checkpoint import atomic_write_text
+        from neurotui.atomicfile import write_text
 
-        atomic_write_text(Path(path), json.dumps(self.to_json(), ensure_ascii=False) + "\n")
+        text = json.dumps(self.to_json(), ensure_ascii=False) + "\n"
+        write_text(path, text, error=CheckpointError, make_parents=True)
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-    from neurotui.analysis.ranking import Ranking
+    from neurotui.store.ranking import Ranking
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 
 from neurotui.atomicfile import atomic_path as _atomic_path
 from neurotui.atomicfile import ensure_free_space as _ensure_free_space
@@ -77,8 +78,8 @@ def _swallowed(exc: BaseException | None) -> bool:
     """Whether a close-time h5py error is ours to handle (collected or dropped)."""
     if not _is_write_failure(exc):
         return False
-    if _COLLECTORS:
-        _COLLECTORS[-1].append(exc)  # type: ignore[arg-type]
+    if _COLLECTORS and exc is not None:
+        _COLLECTORS[-1].append(exc)
         return True
     return any(name in str(exc) for name in _DISCARDED)
 
@@ -94,7 +95,7 @@ def _install_hooks() -> None:
     if sys.unraisablehook is not _HOOKS.get("unraisable"):
         old_unraisable = sys.unraisablehook
 
-        def unraisablehook(unraisable):  # type: ignore[no-untyped-def]
+        def unraisablehook(unraisable: sys.UnraisableHookArgs) -> None:
             if not _swallowed(unraisable.exc_value):
                 old_unraisable(unraisable)
 
@@ -102,7 +103,9 @@ def _install_hooks() -> None:
     if sys.excepthook is not _HOOKS.get("except"):
         old_excepthook = sys.excepthook
 
-        def excepthook(kind, value, tb):  # type: ignore[no-untyped-def]
+        def excepthook(
+            kind: type[BaseException], value: BaseException, tb: TracebackType | None
+        ) -> None:
             if not _swallowed(value):
                 old_excepthook(kind, value, tb)
 

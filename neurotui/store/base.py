@@ -7,9 +7,9 @@ only says how to read one sentence (and, when it can do better, one neuron or on
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from neurotui.errors import StoreError
 from neurotui.store.api import Example, NeuronStats, StoreSite
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Ranking
+    from neurotui.store.ranking import Ranking
     from neurotui.store.summary import Summary
 
 
@@ -40,6 +40,10 @@ def make_sites(pairs: Sequence[tuple[str, int]], where: str | Path = "") -> list
         sites.append(StoreSite(str(name), int(size), offset))
         offset += int(size)
     return sites
+
+
+#: a store subclass (``with NeurotuiStore(p) as s`` is a NeurotuiStore)
+_S = TypeVar("_S", bound="BaseStore")
 
 
 class BaseStore:
@@ -84,6 +88,15 @@ class BaseStore:
     def offsets(self) -> np.ndarray:
         """Corpus row of each sentence's first token (length ``sentences + 1``)."""
         return self._offsets
+
+    @property
+    def metadata(self) -> dict[str, object]:
+        """The store's metadata (model, sites, extraction settings…); each format says."""
+        raise NotImplementedError
+
+    def tokens(self, i: int) -> list[str]:
+        """The tokens of sentence ``i``; each format reads them its own way."""
+        raise NotImplementedError
 
     def sentence_lengths(self) -> np.ndarray:
         """Token count of every sentence."""
@@ -231,11 +244,11 @@ class BaseStore:
         summary = self.summary
         return None if summary is None else summary.stats
 
-    def compute_summary(self, **kwargs: object) -> Summary:
+    def compute_summary(self, **kwargs: Any) -> Summary:
         """Run the one streaming pass over this store (does not save it)."""
         from neurotui.store.summary import summarize
 
-        return summarize(self, **kwargs)  # type: ignore[arg-type]
+        return summarize(self, **kwargs)
 
     def neuron_summary(self, neuron: int | str) -> dict[str, object] | None:
         """One neuron's stored stats and examples (``None`` when no summary exists).
@@ -278,7 +291,7 @@ class BaseStore:
     def close(self) -> None:
         """Release the file."""
 
-    def __enter__(self) -> BaseStore:
+    def __enter__(self: _S) -> _S:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -291,7 +304,12 @@ class BaseStore:
         )
 
 
-def examples_from_values(values: np.ndarray, k: int, bottom: bool, locate: object) -> list[Example]:
+def examples_from_values(
+    values: np.ndarray,
+    k: int,
+    bottom: bool,
+    locate: Locate,
+) -> list[Example]:
     """Top (or bottom) ``k`` finite entries of one neuron's corpus values, best first."""
     finite = np.flatnonzero(np.isfinite(values))
     if finite.size == 0 or k <= 0:
@@ -302,13 +320,17 @@ def examples_from_values(values: np.ndarray, k: int, bottom: bool, locate: objec
     part = np.argpartition(key, k - 1)[:k]
     order = part[np.lexsort((finite[part], key[part]))]
     rows = finite[order]
-    sent, pos = locate(rows)  # type: ignore[operator]
+    sent, pos = locate(rows)
     return [
         Example(int(s), int(p), float(v)) for s, p, v in zip(sent, pos, values[rows], strict=True)
     ]
 
 
-def neuron_from_summary(summary: Summary, gid: int, locate: object) -> dict[str, object]:
+#: corpus rows → (sentence ids, positions)
+Locate = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def neuron_from_summary(summary: Summary, gid: int, locate: Locate) -> dict[str, object]:
     """The :meth:`BaseStore.neuron_summary` dict of neuron ``gid`` from a loaded summary."""
     stats = summary.stats
     out: dict[str, object] = {
@@ -317,6 +339,6 @@ def neuron_from_summary(summary: Summary, gid: int, locate: object) -> dict[str,
     }
     out["quantile_levels"] = stats.quantile_levels
     out["quantiles"] = stats.quantiles[:, gid]
-    out["top"] = summary.examples(gid, summary.k, locate=locate)  # type: ignore[arg-type]
-    out["bottom"] = summary.examples(gid, summary.k, bottom=True, locate=locate)  # type: ignore[arg-type]
+    out["top"] = summary.examples(gid, summary.k, locate=locate)
+    out["bottom"] = summary.examples(gid, summary.k, bottom=True, locate=locate)
     return out

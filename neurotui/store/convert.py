@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from neurotui.errors import StoreError
 from neurotui.store.detect import open_store
+
+if TYPE_CHECKING:  # pragma: no cover
+    from neurotui.store.base import BaseStore
 
 TARGETS = ("neurotui", "neurox-hdf5")
 
@@ -53,7 +57,14 @@ def convert(
         store.close()
 
 
-def _to_neurotui(store, dst: Path, *, dtype, summary, progress) -> Path:  # type: ignore[no-untyped-def]
+def _to_neurotui(
+    store: BaseStore,
+    dst: Path,
+    *,
+    dtype: str | None,
+    summary: bool,
+    progress: Callable[[int, int], None] | None,
+) -> Path:
     from neurotui.store.writer import StoreWriter
 
     meta = dict(store.metadata)

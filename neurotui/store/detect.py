@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from neurotui.atomicfile import is_temporary
 from neurotui.errors import StoreError
+
+if TYPE_CHECKING:
+    from neurotui.store.base import BaseStore
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -99,7 +103,7 @@ def _detect(path: Path) -> str:
     )
 
 
-def open_store(path: Path, *, display_path: str | Path | None = None):  # type: ignore[no-untyped-def]
+def open_store(path: Path, *, display_path: str | Path | None = None) -> BaseStore:
     """Open ``path`` as whatever store format its content says."""
     kind = detect_format(path)
     if kind == "neurotui":

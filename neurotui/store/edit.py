@@ -22,7 +22,7 @@ from neurotui.store import layout
 from neurotui.store.atomic import atomic_path, ensure_free_space
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Ranking
+    from neurotui.store.ranking import Ranking
     from neurotui.store.summary import Summary
 
 

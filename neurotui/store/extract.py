@@ -15,14 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from neurotui.errors import DataError, NeurotuiError
 from neurotui.store.labels import read_sentences
 from neurotui.store.provenance import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.models.base import Backend
+    import numpy as np
+
+    from neurotui.models.base import Aggregation, Backend
 
 SIDES = ("encoder", "decoder", "both")
 AGGREGATIONS = ("first", "last", "mean")
@@ -145,7 +147,7 @@ def extract(
         )  # fmt: skip
     finally:
         if saved_bos is not _NO_BOS:
-            backend.bos = saved_bos  # type: ignore[attr-defined]
+            cast(Any, backend).bos = saved_bos  # set by _set_bos, so the backend has it
 
 
 _NO_BOS = object()
@@ -159,11 +161,12 @@ def _set_bos(backend: Backend, bos: bool | None) -> Any:
                 f"--{'' if bos else 'no-'}bos: model {backend.name} reads words, it has no BOS token"
             )
         return _NO_BOS
-    if bos is True and backend.uses_bos() is None:  # type: ignore[attr-defined]
+    tokenizing: Any = backend  # a sub-word backend: bos and uses_bos (checked above)
+    if bos is True and tokenizing.uses_bos() is None:
         raise NeurotuiError(f"--bos: the tokenizer of {backend.name} has no BOS token")
-    saved = backend.bos  # type: ignore[attr-defined]
+    saved = tokenizing.bos
     if bos is not None:
-        backend.bos = bos  # type: ignore[attr-defined]
+        tokenizing.bos = bos
     return saved
 
 
@@ -230,7 +233,9 @@ def _extract_with(
                     f"{text}:{empty[0] + 1}: the model produced an empty translation "
                     f"({len(empty)} line(s)); their decoder rows are empty"
                 )
-    rows_of = {"encoder": words, "decoder": target_words}
+    rows_of = {"encoder": words}
+    if target_words is not None:
+        rows_of["decoder"] = target_words
     paths = side_paths(out, list(grouped))
     uses_bos = getattr(backend, "uses_bos", None)
     base_meta = {
@@ -279,7 +284,11 @@ def _extract_with(
                 acts = backend.encode_tokens(batch, names, batch_size=batch_size)
             else:
                 acts = backend.encode(
-                    batch, names, targets=tgt, aggregation=aggregation, batch_size=batch_size
+                    batch,
+                    names,
+                    targets=tgt,
+                    aggregation=cast("Aggregation", aggregation),  # checked by extract()
+                    batch_size=batch_size,
                 )
             if len(acts) != len(batch):
                 raise DataError(
@@ -289,12 +298,12 @@ def _extract_with(
             for j, row in enumerate(acts):
                 i = start + j
                 for s, pairs in grouped.items():
-                    toks = rows_of[s][i]  # type: ignore[index]
-                    part = {}
+                    toks = rows_of[s][i]
+                    part: dict[str, np.ndarray] = {}
                     for name, _size in pairs:
                         arr = row.get(name)
-                        got = None if arr is None else arr.shape[0]
-                        if got != len(toks):
+                        if arr is None or arr.shape[0] != len(toks):
+                            got = None if arr is None else arr.shape[0]
                             where = text if s == "encoder" else (targets or "model output")
                             unit = "tokens" if rows == "tokens" else "words"
                             raise DataError(
@@ -307,7 +316,7 @@ def _extract_with(
         for s, writer in writers.items():
             writer.finish(summary=summary)
             result.paths[s] = paths[s]
-            result.tokens[s] = sum(len(r) for r in rows_of[s])  # type: ignore[union-attr]
+            result.tokens[s] = sum(len(r) for r in rows_of[s])
             from neurotui.store.h5store import nonfinite_warnings
 
             result.warnings.extend(nonfinite_warnings(paths[s]))

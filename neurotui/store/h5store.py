@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -22,34 +22,42 @@ from neurotui.store.base import BaseStore, make_sites, neuron_from_summary
 from neurotui.store.rawchunks import ChunkMap, chunk_map, raw_reads_enabled
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Ranking
     from neurotui.store.api import StoreSite
+    from neurotui.store.ranking import Ranking
     from neurotui.store.summary import Summary
 
 
-def _guard(method):  # type: ignore[no-untyped-def]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _guard(
+    method: Callable[Concatenate[Any, _P], _R],
+) -> Callable[Concatenate[Any, _P], _R]:
     """A damaged chunk or index becomes a one-line StoreError, not an HDF5 traceback."""
 
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(self: Any, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return method(self, *args, **kwargs)
         except OSError as exc:
             raise StoreError(f"{self._shown}: damaged store data ({_short(exc)})") from None
 
+    functools.update_wrapper(wrapper, method)
     return wrapper
 
 
-def _guard_iter(method):  # type: ignore[no-untyped-def]
+def _guard_iter(
+    method: Callable[Concatenate[Any, _P], Iterator[_R]],
+) -> Callable[Concatenate[Any, _P], Iterator[_R]]:
     """:func:`_guard` for generators."""
 
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(self: Any, /, *args: _P.args, **kwargs: _P.kwargs) -> Iterator[_R]:
         try:
             yield from method(self, *args, **kwargs)
         except OSError as exc:
             raise StoreError(f"{self._shown}: damaged store data ({_short(exc)})") from None
 
+    functools.update_wrapper(wrapper, method)
     return wrapper
 
 
@@ -219,7 +227,7 @@ class NeurotuiStore(BaseStore):
             yield start, out
 
     def _plan(self, gids: np.ndarray | None) -> list[tuple[StoreSite, int, int, Any, Any]]:
-        plan = []
+        plan: list[tuple[StoreSite, int, int, Any, Any]] = []
         if gids is None:
             for site in self._sites:
                 plan.append((site, 0, site.size, None, slice(site.offset, site.offset + site.size)))
@@ -367,7 +375,7 @@ class NeurotuiStore(BaseStore):
     @property
     def rankings(self) -> dict[str, Ranking]:
         """Rankings saved in the store, by name."""
-        from neurotui.analysis.ranking import Ranking
+        from neurotui.store.ranking import Ranking
 
         group = self._file.get(layout.RANKING_GROUP)
         out: dict[str, Ranking] = {}

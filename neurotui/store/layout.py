@@ -41,7 +41,7 @@ SUMMARY_GROUP = "summary"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:+@=-][A-Za-z0-9_.:+@=, -]*$")
 
 
-def check_name(kind: str, name: str) -> str:
+def check_name(kind: str, name: object) -> str:
     """Site, task and ranking names become HDF5 names: no ``/``, not empty, printable."""
     if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
         raise StoreError(

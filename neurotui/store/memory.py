@@ -17,8 +17,8 @@ from neurotui.errors import DataError, StoreError
 from neurotui.store.base import BaseStore, make_sites
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Ranking
     from neurotui.store.api import StoreSite
+    from neurotui.store.ranking import Ranking
     from neurotui.store.summary import Summary
 
 
@@ -69,7 +69,7 @@ class MemoryStore(BaseStore):
     @property
     def metadata(self) -> dict[str, object]:
         """Whatever metadata was given (plus the site list)."""
-        meta = {"sites": [[s.name, s.size] for s in self._sites]}
+        meta: dict[str, object] = {"sites": [[s.name, s.size] for s in self._sites]}
         meta.update(self._metadata)
         return meta
 

@@ -169,7 +169,7 @@ class NeuroXHDF5Store(BaseStore):
                     f"0 has {layers} layers of {hidden} neurons; sizes must match"
                 )
             lengths[i] = shape[1]
-        if layers is None:
+        if layers is None or hidden is None:
             raise StoreError(f"{where}: no sentences in sentence_to_index")
         if layers == 0 or hidden == 0:
             raise StoreError(f"{where}: sentences have {layers} layers of {hidden} neurons")
@@ -245,9 +245,7 @@ class NeuroXHDF5Store(BaseStore):
         layer_bytes = n * self._hidden * _RAW_DTYPE.itemsize
         fd = self._raw_fd()
         for j, dest in enumerate(dests):
-            got = os.preadv(
-                fd, [memoryview(dest.reshape(-1).view(np.uint8))], offset + j * layer_bytes
-            )
+            got = os.preadv(fd, [dest.reshape(-1).view(np.uint8).data], offset + j * layer_bytes)
             if got != layer_bytes:
                 raise StoreError(
                     f"{self.path}: dataset {self._keys[i]!r} (sentence {i}) is cut short "
@@ -317,7 +315,9 @@ class NeuroXJSONStore(BaseStore):
     def _index(self) -> None:
         if self._starts is not None:
             return
-        starts, line_nos, counts = [], [], []
+        starts: list[int] = []
+        line_nos: list[int] = []
+        counts: list[int] = []
         self._fh.seek(0)
         pos, line_no = 0, 0
         pending = b""
@@ -369,9 +369,13 @@ class NeuroXJSONStore(BaseStore):
             )
 
     @property
-    def _offsets(self) -> np.ndarray:  # type: ignore[override]
+    def _offsets(self) -> np.ndarray:
         self._index()
         return self._offsets_cache
+
+    @_offsets.setter
+    def _offsets(self, value: np.ndarray) -> None:  # BaseStore's attribute is writable
+        self._offsets_cache = value
 
     @property
     def sentences(self) -> int:

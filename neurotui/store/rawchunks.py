@@ -21,6 +21,7 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class ChunkMap:
         if start % self.chunk_rows or start + n > self.rows or out.dtype != self.dtype:
             raise ValueError("raw chunk read outside the chunk grid")
         row_bytes = self.width * self.dtype.itemsize
-        view = memoryview(out.reshape(-1).view(np.uint8))
+        view = out.reshape(-1).view(np.uint8).data
         for row0, row1, offset in self.runs(start, n):
             want = (row1 - row0) * row_bytes
             got = os.preadv(fd, [view[row0 * row_bytes : row1 * row_bytes]], offset)
@@ -90,7 +91,7 @@ class ChunkMap:
         if start % self.chunk_rows or start + n > limit or block.dtype != self.dtype:
             raise ValueError("raw chunk write outside the chunk grid")
         row_bytes = self.width * self.dtype.itemsize
-        view = memoryview(block.reshape(-1).view(np.uint8))
+        view = block.reshape(-1).view(np.uint8).data
         for row0, row1, offset in self.runs(start, n):
             part = view[row0 * row_bytes : row1 * row_bytes]
             done = 0
@@ -101,28 +102,28 @@ class ChunkMap:
                 done += wrote
 
 
-def chunk_map(dataset: object) -> ChunkMap | None:
+def chunk_map(dataset: Any) -> ChunkMap | None:  # an h5py Dataset (h5py has no types)
     """The chunk map of an h5py dataset when raw reads are exactly right, else ``None``."""
     try:
         import h5py
 
         ds = dataset
-        dtype = np.dtype(ds.dtype)  # type: ignore[attr-defined]
+        dtype = np.dtype(ds.dtype)
         if (
-            len(ds.shape) != 2  # type: ignore[attr-defined]
-            or ds.chunks is None  # type: ignore[attr-defined]
-            or ds.chunks[1] != ds.shape[1]  # type: ignore[attr-defined]
+            len(ds.shape) != 2
+            or ds.chunks is None
+            or ds.chunks[1] != ds.shape[1]
             or dtype not in (np.dtype("<f4"), np.dtype("<f2"))
             or sys.byteorder != "little"
-            or ds.file.driver != "sec2"  # type: ignore[attr-defined]
-            or ds.id.get_create_plist().get_nfilters() != 0  # type: ignore[attr-defined]
+            or ds.file.driver != "sec2"
+            or ds.id.get_create_plist().get_nfilters() != 0
         ):
             return None
-        rows, width = (int(x) for x in ds.shape)  # type: ignore[attr-defined]
-        chunk_rows = int(ds.chunks[0])  # type: ignore[attr-defined]
+        rows, width = (int(x) for x in ds.shape)
+        chunk_rows = int(ds.chunks[0])
         count = -(-rows // chunk_rows)
         offsets = np.full(count, -1, dtype=np.int64)
-        dsid = ds.id  # type: ignore[attr-defined]
+        dsid = ds.id
         if hasattr(dsid, "chunk_iter"):
 
             def visit(info: h5py.h5d.StoreInfo) -> None:

@@ -184,7 +184,9 @@ class ShardedStore(BaseStore):
             )
         self.dtype = self.shards[0].dtype
 
-    def _open_shard(self, j: int, entry: dict[str, Any], pairs: list[tuple[str, int]]):  # type: ignore[no-untyped-def]
+    def _open_shard(
+        self, j: int, entry: dict[str, Any], pairs: list[tuple[str, int]]
+    ) -> NeurotuiStore:
         from neurotui.store.h5store import NeurotuiStore
 
         where = f"{self._shown}: shard {j} ({entry['path']})"

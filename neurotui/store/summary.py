@@ -40,9 +40,12 @@ _TILE_ROWS = 512
 
 
 class _BlockSource(Protocol):
-    sentences: int
-    total_tokens: int
-    neuron_count: int
+    @property
+    def sentences(self) -> int: ...
+    @property
+    def total_tokens(self) -> int: ...
+    @property
+    def neuron_count(self) -> int: ...
 
     def iter_site_blocks(
         self, chunk_tokens: int = ...
@@ -538,8 +541,14 @@ def _site_groups(store: _BlockSource, workers: int | None) -> list[list[Any]] | 
     return groups if len(groups) > 1 else None
 
 
-def _summarize_parallel(  # type: ignore[no-untyped-def]
-    store, groups, k, levels, sample_bytes, chunk_tokens, progress
+def _summarize_parallel(
+    store: Any,  # a store whose iter_site_blocks takes sites= (checked by _site_groups)
+    groups: list[list[Any]],
+    k: int,
+    levels: np.ndarray | None,
+    sample_bytes: int,
+    chunk_tokens: int,
+    progress: Callable[[int], None] | None,
 ) -> Summary:
     """One accumulator per site group, each fed by its own thread, then joined by column."""
     import threading

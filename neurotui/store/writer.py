@@ -31,7 +31,7 @@ from neurotui.store.base import make_sites
 from neurotui.store.rawwrite import PAGE, RawBandWriter, aligned_empty, raw_writes_enabled
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Ranking
+    from neurotui.store.ranking import Ranking
     from neurotui.store.summary import Summary, SummaryAccumulator
 
 #: rows buffered before a write: a multiple of every chunk height (whole chunk bands)

@@ -134,8 +134,10 @@ class NeurotuiApp(App[None]):
         for warning in self._startup_warnings:
             self.notify(warning, severity="warning", timeout=8)
         if self.paths or self.model_path is not None:
-            targets = list(self.paths) or [self.model_path]
-            self.open_paths([p for p in targets if p is not None])
+            targets = list(self.paths)
+            if not targets and self.model_path is not None:
+                targets = [self.model_path]
+            self.open_paths(targets)
         elif self._open_default:
             self.open_default()
 
@@ -299,7 +301,7 @@ class NeurotuiApp(App[None]):
         """The job bars of every mode's screen (none while the app shuts down)."""
         from neurotui.tui.widgets.jobs import JobBar
 
-        bars = []
+        bars: list[Any] = []
         for stack in self._screen_stacks.values():
             for screen in stack:
                 if screen.is_attached:
@@ -357,7 +359,8 @@ class NeurotuiApp(App[None]):
 
         from neurotui.tui.commands import Palette
 
-        if self.use_command_palette and not CommandPalette.is_open(self):
+        # Textual annotates is_open(app: App[object]) while App is invariant in its result
+        if self.use_command_palette and not CommandPalette.is_open(self):  # type: ignore[arg-type]
             self.push_screen(Palette(id="--command-palette"))
 
     # -- help ----------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from textual import on
+from textual.await_complete import AwaitComplete
 from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.widgets import Button, Input
 
@@ -26,7 +27,7 @@ MAX_NEURON_CANDIDATES = 400
 class _Base(Provider):
     @property
     def napp(self) -> NeurotuiApp:
-        return self.app  # type: ignore[return-value]
+        return cast("NeurotuiApp", self.app)
 
     def analysis(self) -> AnalysisScreen | None:
         from neurotui.tui.screens.analysis import AnalysisScreen
@@ -179,9 +180,9 @@ class Palette(CommandPalette):
 
     _done = False
 
-    def dismiss(self, result: object = None) -> Any:
+    def dismiss(self, result: None = None) -> AwaitComplete:
         self._done = True
-        return super().dismiss(result)  # type: ignore[arg-type]
+        return super().dismiss(result)
 
     @on(Input.Submitted)
     @on(Button.Pressed)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,10 +25,10 @@ from textual.binding import Binding
 from neurotui.errors import NeurotuiError
 from neurotui.paths import config_dir
 
-try:  # Python ≥ 3.11
+if sys.version_info >= (3, 11):
     import tomllib as _toml
-except ModuleNotFoundError:  # pragma: no cover
-    _toml = None  # type: ignore[assignment]
+else:  # pragma: no cover - Python 3.10 has no TOML reader
+    _toml = None
 
 
 def keymap_path() -> Path:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Partner, Ranking
     from neurotui.store.api import Example, NeuronStats
+    from neurotui.store.ranking import Partner, Ranking
     from neurotui.tui.session import OpenStore
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from neurotui.analysis.ranking import Ranking
 from neurotui.store.api import NeuronStats, Store
+from neurotui.store.ranking import Ranking
 from neurotui.tui.notes import NeuronNotes, notes_path_for
 
 #: bytes of sentence activations kept per store (rows of all neurons, so that switching

@@ -8,17 +8,22 @@ workers are done" helper; the monkey test (``tests/test_tui_monkey.py``) and its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
-from neurotui.analysis.ranking import Partner, Ranking
 from neurotui.store.memory import MemoryStore
+from neurotui.store.ranking import Partner, Ranking
 
 if TYPE_CHECKING:  # pragma: no cover
     from textual.pilot import Pilot
+
+    from neurotui.tui.app import NeurotuiApp
+
+_T = TypeVar("_T")
 
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "walked", "[SEP]", "</s>", "[b]"]
 SITES = (("enc.l0", 12), ("enc.l1", 12))
@@ -92,13 +97,13 @@ def make_partner_stores(n: int = 40) -> list[MemoryStore]:
     return stores
 
 
-def sync(fn):  # type: ignore[no-untyped-def]
+def sync(fn: Callable[..., Coroutine[Any, Any, _T]]) -> Callable[..., _T]:
     """Run an ``async def`` test with ``asyncio.run`` (no pytest async plugin needed)."""
     import asyncio
     import functools
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args: Any, **kwargs: Any) -> _T:
         return asyncio.run(fn(*args, **kwargs))
 
     return wrapper
@@ -129,7 +134,9 @@ async def settle(pilot: Pilot, rounds: int = 20) -> None:
                 await worker.wait()
 
 
-def child_count(n: int, fail: bool = False, progress=None):  # type: ignore[no-untyped-def]
+def child_count(
+    n: int, fail: bool = False, progress: Callable[[str, int, int], None] | None = None
+) -> dict[str, int]:
     """A child-process job for tests: reports progress ``n`` times, then returns or fails."""
     import time
 
@@ -144,7 +151,7 @@ def child_count(n: int, fail: bool = False, progress=None):  # type: ignore[no-u
     return {"counted": n}
 
 
-def child_pid(progress=None):  # type: ignore[no-untyped-def]
+def child_pid(progress=None):
     """A child-process job for tests: its process id, after one progress report."""
     import os
 
@@ -153,7 +160,7 @@ def child_pid(progress=None):  # type: ignore[no-untyped-def]
     return {"pid": os.getpid(), "progress": 1 if progress is not None else 0}
 
 
-def child_niceness(progress=None):  # type: ignore[no-untyped-def]
+def child_niceness(progress=None):
     """A child-process job for tests: the child's CPU niceness."""
     import os
 
@@ -352,7 +359,10 @@ async def press_fast(pilot: Pilot, key: str) -> None:
         char = key if len(key) == 1 else None
     event = events.Key(key, char)
     event.set_sender(app)
-    app._driver.send_message(event)
+    driver = app._driver
+    if driver is None:  # the app has not started (or has already stopped)
+        raise RuntimeError("press_fast: the app has no driver")
+    driver.send_message(event)
     await pilot.pause(0)
 
 
@@ -395,7 +405,7 @@ async def prime_runners(pilot: Pilot, timeout: float = 120.0) -> None:
 
     from neurotui.errors import NeurotuiError
 
-    app = pilot.app
+    app = cast("NeurotuiApp", pilot.app)
     opened = app.session.active
     if opened is None:
         return
@@ -470,7 +480,8 @@ async def monkey(
     try:
         await _storm(app, keys, warmup, rotate, size, report)
     except Exception as exc:  # say how to get there again
-        exc.add_note(f"monkey: after {report.keys} keys; the last ones: {report.last_keys}")
+        if sys.version_info >= (3, 11):  # add_note is new in 3.11; 3.10 re-raises bare
+            exc.add_note(f"monkey: after {report.keys} keys; the last ones: {report.last_keys}")
         raise
     return report
 

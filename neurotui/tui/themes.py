@@ -9,6 +9,7 @@ beside them. A bad user file is skipped with a one-line warning, never a crash.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,10 @@ from neurotui.errors import NeurotuiError
 from neurotui.paths import config_dir, themes_dir
 from neurotui.tui.colour import DEFAULT_SCALE, ActivationScale
 
-try:  # Python ≥ 3.11
+if sys.version_info >= (3, 11):
     import tomllib as _toml
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    _toml = None  # type: ignore[assignment]
+else:  # pragma: no cover - Python 3.10 has no TOML reader
+    _toml = None
 
 DEFAULT_DARK = "neurotui-dark"
 DEFAULT_LIGHT = "neurotui-light"

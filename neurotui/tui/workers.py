@@ -38,8 +38,8 @@ from neurotui.tui.messages import JobFailed, JobFinished, JobMessage, JobProgres
 from neurotui.tui.procjob import ChildServers, ProcessJob, run_in_process
 
 if TYPE_CHECKING:  # pragma: no cover
+    from textual.dom import DOMNode
     from textual.message_pump import MessagePump
-    from textual.widget import Widget
     from textual.worker import Worker
 
 log = logging.getLogger("neurotui.tui")
@@ -123,7 +123,7 @@ class JobRunner:
 
     def start(
         self,
-        owner: Widget,
+        owner: DOMNode,
         group: str,
         job: Job[R],
         done: Callable[[R], JobMessage | None],

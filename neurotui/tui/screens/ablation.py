@@ -10,7 +10,7 @@ keeps serving keys; the plot is textual-plotext; ``←``/``→`` pick a point of
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -25,9 +25,9 @@ from neurotui.tui.widgets.footer import Footer
 from neurotui.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Ranking
     from neurotui.intervene.ablation import AblationCurve
     from neurotui.intervene.runner import Failed, Progress, RunnerContext
+    from neurotui.store.ranking import Ranking
     from neurotui.tui.session import OpenStore
 
 DIRECTION_SETS: tuple[tuple[str, ...], ...] = (
@@ -228,7 +228,7 @@ class AblationScreen(RunnerModeScreen):
         self.query_one(ProgressBar).update(total=event.total, progress=event.done)
 
     def runner_result(self, value: object) -> None:
-        self.curve, self.sources, self.references = value  # type: ignore[misc]
+        self.curve, self.sources, self.references = cast("tuple[Any, list[str], list[str]]", value)
         self.point, self.output = 0, 0
         assert self.curve is not None
         self.progress_label = f"done: {len(self.curve.points)} points"

@@ -21,8 +21,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
-from neurotui.analysis.ranking import Ranking
 from neurotui.errors import NeurotuiError
+from neurotui.store.ranking import Ranking
 from neurotui.tui.messages import (
     JumpToNeuron,
     JumpToSentence,

@@ -37,10 +37,10 @@ from neurotui.tui.widgets.footer import Footer
 from neurotui.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Ranking
     from neurotui.intervene.control import ControlResult
     from neurotui.intervene.realtext import RealText
     from neurotui.intervene.runner import Failed, Progress, RunnerContext
+    from neurotui.store.ranking import Ranking
     from neurotui.tui.session import OpenStore
 
 SCOPES = ("property", "all")
@@ -68,7 +68,6 @@ def synthetic_splits() -> dict:
 def realtext_for(opened: OpenStore, override: str | Path | None = None) -> RealText | None:
     """The tagged dev/test sets of the store's model when it is a real-text model
     (``bible-en-fr``), else ``None`` (a model of the synthetic grammar)."""
-    from types import SimpleNamespace
 
     from neurotui.tui.screens.runner_mode import model_name_of
 
@@ -76,14 +75,14 @@ def realtext_for(opened: OpenStore, override: str | Path | None = None) -> RealT
     if name is None or "pos" not in opened.store.label_tasks:
         return None
     try:
-        from neurotui.intervene.realtext import realtext_data
+        from neurotui.intervene.realtext import realtext_at
         from neurotui.models.registry import resolve
 
         path = resolve(name)
     except Exception:  # not a bundled model / no real-text support: the synthetic route
         return None
     with contextlib.suppress(Exception):
-        return realtext_data(SimpleNamespace(path=path))  # type: ignore[arg-type]
+        return realtext_at(path)
     return None
 
 
@@ -210,14 +209,14 @@ class ControlScreen(RunnerModeScreen):
             )
         return self._realtext[opened.name]
 
-    def task(self) -> str | None:
+    def chosen_task(self) -> str | None:
         tasks = self.tasks()
         return tasks[self.task_index % len(tasks)] if tasks else None
 
     def targets(self) -> list[str]:
         from neurotui.data.synthetic import PROP_VALUES
 
-        task = self.task()
+        task = self.chosen_task()
         return list(PROP_VALUES[task]) if task else []
 
     def target(self) -> str | None:
@@ -291,7 +290,7 @@ class ControlScreen(RunnerModeScreen):
         opened = self.opened
         if opened is None:
             return
-        task, target = self.task(), self.target()
+        task, target = self.chosen_task(), self.target()
         if task is None or target is None:
             self.notify_error(
                 f"store {opened.name} has no {'/'.join(CONTROL_PROPS)} labels to control"
@@ -387,7 +386,7 @@ class ControlScreen(RunnerModeScreen):
 
     def _controls(self) -> Text:
         text = Text()
-        task, target = self.task(), self.target()
+        task, target = self.chosen_task(), self.target()
         if task is None:
             text.append("this store has no tense / number / gender labels to control", "bold")
             return text

@@ -27,7 +27,7 @@ from textual.widgets import Static
 
 from neurotui.errors import NeurotuiError
 from neurotui.intervene import bind as _bind_module
-from neurotui.intervene.spec import Intervention, Positions, SpecError, split_name
+from neurotui.intervene.spec import Intervention, Positions, SpecError
 from neurotui.store.provenance import source_text
 from neurotui.tui.screens.runner_mode import (
     RunnerEvent,
@@ -364,7 +364,11 @@ original and modified outputs side by side, changed tokens marked.
         if not saved:
             self.app.notify(f"{path}: no translate interventions logged yet", timeout=4)
             return
-        self.app.push_screen(InterventionPicker(saved, path.name), self.load)
+
+        def picked(chosen: SavedIntervention | None) -> None:
+            self.load(chosen)
+
+        self.app.push_screen(InterventionPicker(saved, path.name), picked)
 
     def load(self, saved: SavedIntervention | None) -> bool:
         """Load a saved intervention into the mode and re-run it; a misfit is a notification.
@@ -704,17 +708,7 @@ def _safe_names(opened: OpenStore, neurons: list[int]) -> list[str]:
 
 def _store_ids(opened: OpenStore, names: list[str]) -> list[int]:
     """Readable names ``site:index`` → the store's global ids (one-line error otherwise)."""
-    sites = {s.name: s for s in opened.store.sites}
-    ids: list[int] = []
-    for ref in names:
-        site, index = split_name(ref)
-        info = sites.get(site)
-        if info is None:
-            raise SpecError(f"neuron {ref}: site {site} is not in store {opened.name}")
-        if index >= info.size:
-            raise SpecError(f"neuron {ref}: {site} has {info.size} neurons")
-        ids.append(info.offset + index)
-    return ids
+    return [opened.store.neuron_id(ref) for ref in names]
 
 
 #: sentences searched for a saved intervention's source when its saved index does not match

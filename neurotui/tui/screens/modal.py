@@ -10,12 +10,19 @@ app (prompts, note, help, intervention picker) closes through this mixin.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.await_complete import AwaitComplete
 
+if TYPE_CHECKING:  # pragma: no cover
+    from textual.screen import ModalScreen
 
-class DismissOnce:
+    _Screen = ModalScreen[Any]
+else:  # at run time a plain mixin, placed before ModalScreen in the bases
+    _Screen = object
+
+
+class DismissOnce(_Screen):
     """Mixin for a ``ModalScreen``: the first ``dismiss`` wins, later ones do nothing."""
 
     _dismissed = False
@@ -24,4 +31,4 @@ class DismissOnce:
         if self._dismissed:
             return AwaitComplete(asyncio.sleep(0))
         self._dismissed = True
-        return super().dismiss(result)  # type: ignore[misc]
+        return super().dismiss(result)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual.message import Message
@@ -24,6 +24,7 @@ from neurotui.tui.widgets.header import AppHeader
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.intervene.runner import Event, Failed, Job, Progress, Runner
     from neurotui.models.base import Backend
+    from neurotui.tui.app import NeurotuiApp
     from neurotui.tui.session import OpenStore
 
 
@@ -111,7 +112,7 @@ class RunnerModeScreen(Screen[None]):
     @property
     def opened(self) -> OpenStore | None:
         """The active store of the app's session (what every mode shows)."""
-        return self.app.session.active  # type: ignore[attr-defined]
+        return cast("NeurotuiApp", self.app).session.active
 
     # -- the runner ----------------------------------------------------------------------
     def ensure_runner(self, opened: OpenStore) -> Runner:
@@ -169,7 +170,7 @@ class RunnerModeScreen(Screen[None]):
     def notify_error(self, message: str) -> None:
         """One-line error as a notification; the app keeps working."""
         self.error = message
-        self.app.notify(message, severity="error", title=self.NOTIFY_TITLE or None)
+        self.app.notify(message, severity="error", title=self.NOTIFY_TITLE or "")
 
     def on_runner_event(self, message: RunnerEvent) -> None:
         """Route the pending request's events to the hooks; drop everything else."""

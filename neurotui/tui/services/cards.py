@@ -16,8 +16,8 @@ from neurotui.tui.messages import CardData, WordStat
 from neurotui.tui.services.placement import worth_a_process
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Partner, Ranking
     from neurotui.store.api import NeuronStats, Store
+    from neurotui.store.ranking import Partner, Ranking
     from neurotui.tui.procjob import ChildServers
     from neurotui.tui.session import OpenStore
 

@@ -9,6 +9,7 @@ thread only receives the finished rankings.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,8 @@ from neurotui.tui.procjob import ProcessJob
 from neurotui.tui.services.placement import worth_a_process
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.analysis.ranking import Ranking
     from neurotui.store.api import Store
+    from neurotui.store.ranking import Ranking
     from neurotui.tui.session import OpenStore
     from neurotui.tui.workers import Job
 
@@ -85,7 +86,7 @@ class RankingOutcome:
 
 
 def rank_stores_now(
-    stores: list[Store], spec: RankingSpec, device: str, progress: ProgressFn | None
+    stores: Sequence[Store], spec: RankingSpec, device: str, progress: ProgressFn | None
 ) -> list[Ranking]:
     """Rankings of ``stores`` (one for single-store methods; every store for cross-model
     ones, in order) by the analysis layer."""
@@ -101,7 +102,7 @@ def rank_stores_now(
 
 
 def _save_all(
-    stores: list[Store], key: str, rankings: list[Ranking]
+    stores: Sequence[Store], key: str, rankings: list[Ranking]
 ) -> tuple[list[bool], list[str]]:
     saved, notes = [], []
     for store, ranking in zip(stores, rankings, strict=True):
@@ -160,7 +161,7 @@ def ranking_job(
     if worth_a_process(stores):
 
         def finish(answer: dict[str, Any], ctx: JobContext) -> RankingOutcome:
-            from neurotui.analysis.ranking import Ranking
+            from neurotui.store.ranking import Ranking
 
             found = [Ranking.from_dict(d) for d in answer["rankings"]]
             return outcome(found, [bool(s) for s in answer["saved"]], list(answer["notes"]))

@@ -19,6 +19,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.widget import Widget
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -40,7 +41,7 @@ from neurotui.tui.workers import current_result
 if TYPE_CHECKING:  # pragma: no cover
     from textual.timer import Timer
 
-    from neurotui.analysis.ranking import Ranking
+    from neurotui.store.ranking import Ranking
     from neurotui.tui.session import OpenStore
     from neurotui.tui.workers import JobRunner, WorkerContext
 
@@ -227,7 +228,7 @@ and the unembedding (the logit lens of one neuron; the model loads on first use)
         the whole screen; the title is redrawn without one.
         """
         pane = self.parent
-        if pane is not None:
+        if isinstance(pane, Widget):
             pane.border_title = f"Neuron · {name} …"
         if self.card is None:
             head = Text()
@@ -237,7 +238,7 @@ and the unembedding (the logit lens of one neuron; the model loads on first use)
 
     def show_card(self, card: CardData, note: NeuronNote, cmap: ColourMap, scale: float) -> None:
         """Fill the card."""
-        if self.parent is not None:
+        if isinstance(self.parent, Widget):
             self.parent.border_title = "Neuron"
         self.card, self.cmap, self.scale = card, cmap, scale
         self._head(card, note)

@@ -13,8 +13,9 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
 
-from neurotui.analysis.ranking import Ranking
+from neurotui.store.ranking import Ranking
 from neurotui.tui.messages import RankingChosen
 from neurotui.tui.services.rankings import RankingSpec
 
@@ -62,9 +63,9 @@ saved into the store when the format allows.
         self.keys = [ALL_NEURONS, *rankings]
         root = self.root
         root.add_leaf(Text("all neurons (by id)"), data=RankingNode(ALL_NEURONS, True))
-        methods: dict[str, object] = {}
+        methods: dict[str, TreeNode[RankingNode]] = {}
 
-        def method_node(name: str):  # type: ignore[no-untyped-def]
+        def method_node(name: str) -> TreeNode[RankingNode]:
             if name not in methods:
                 methods[name] = root.add(Text(name, style=Style(bold=True)), expand=True)
             return methods[name]

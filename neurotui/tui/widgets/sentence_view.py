@@ -22,7 +22,7 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -425,7 +425,7 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
                 out.append(round(x))
         return out
 
-    def render_lines(self, crop):  # type: ignore[no-untyped-def]
+    def render_lines(self, crop: Region) -> list[Strip]:
         """Look up the pane width once per frame, not once per line."""
         self._pass_width = self.scrollable_content_region.width
         try:
@@ -528,7 +528,7 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
                 hit_style = self._overlay("sentence-view--hit")
                 cursor_style = self._overlay("sentence-view--cursor")
                 for j in range(len(texts)):
-                    style = segs[first + 2 * j].style
+                    style = segs[first + 2 * j].style or Style.null()
                     if hits and j in hits:
                         style = style + hit_style
                     if j == cursor:

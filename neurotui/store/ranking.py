@@ -1,7 +1,9 @@
 """The Ranking value: an ordered list of neurons and everything known about the order.
 
 Why a plain value: rankings are computed in a worker, saved inside the store, exported to
-JSON/CSV and shown by the app; one serialisable shape keeps those in step.
+JSON/CSV and shown by the app; one serialisable shape keeps those in step. It lives in
+``store/`` because stores hold rankings: the analysis code that computes them sits above
+and imports it from here, never the other way round.
 """
 
 from __future__ import annotations
