@@ -13,9 +13,8 @@ from neurotui.analysis.ranking import Ranking
 from neurotui.cli import main
 from neurotui.data.synthetic import generate
 from neurotui.intervene.ablation import AblationPlan, plan_ablation, run_ablation
-from neurotui.intervene.apply import DecodeSettings, intervening, translate
+from neurotui.intervene.apply import DecodeSettings, intervening
 from neurotui.intervene.bind import bind
-from neurotui.intervene.reference import store_reference
 from neurotui.intervene.spec import Intervention, SpecError, parse_spec
 from neurotui.models.checkpoint import save_checkpoint
 from neurotui.store.memory import MemoryStore

@@ -196,10 +196,12 @@ def plan_ablation(
         raise NeurotuiError(
             f"--steps: {steps[-1]} neurons asked but the ranking orders {len(ranking.order)}"
         )
-    if store is not None:
-        names = store_names(store, ranking.order)
-    elif ranking.neuron_names and len(ranking.neuron_names) == len(ranking.order):
+    if ranking.neuron_names and len(ranking.neuron_names) == len(ranking.order):
+        # names first: a ranking made on a model (attribution patching) is not in the
+        # store's column order; a store's own rankings name the same neurons either way
         names = list(ranking.neuron_names)
+    elif store is not None:
+        names = store_names(store, ranking.order)
     elif backend is not None:
         names = backend_names(backend, ranking.order)
     else:
