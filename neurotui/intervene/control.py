@@ -13,6 +13,10 @@ experiment, for a property (tense, number, gender) and a target class:
    scope ``property``) or at every word (scope ``all``) — to ``mode="mean"``:
    ``μ_target + (α − 1)(μ_target − μ_other)`` (α = 1 is the class mean) or
    ``mode="sigma"``: ``μ + k·σ·sign(μ_target − μ_other)`` (Bau et al.'s σ units);
+   or, ``mode="steer"``, *add* the steering vector ``α·(μ_target − μ_other)`` to every
+   neuron of a site (the difference of class means as a direction, Turner et al. 2023,
+   "Activation addition"; Rimsky et al. 2024): the neurons are then all of the steering
+   sites (:func:`neurotui.intervene.workflows.control_request`), not a ranking's top;
 4. re-translate sentences whose property differs from the target; ``flip_rate`` is the share
    whose output ``detect`` reads as the target; ``bleu_untouched`` is the corpus BLEU of the
    outputs against the expected translation ``flip(example, prop, target).tgt``.
@@ -48,11 +52,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from neurotui.store.api import Store
 
 CONTROL_PROPS = ("tense", "number", "gender")
-MODES = ("mean", "sigma")
+MODES = ("mean", "sigma", "steer")
 DEFAULT_NS: tuple[int, ...] = (10, 25, 50, 100, 200)
 DEFAULT_STRENGTHS: dict[str, tuple[float, ...]] = {
     "mean": (1.0, 2.0, 4.0, 8.0, 16.0),
     "sigma": (1.0, 2.0, 4.0, 8.0),
+    "steer": (0.5, 1.0, 2.0, 4.0, 8.0),
 }
 #: what the seeds (Bau et al. 2019) report, for comparison next to ours
 SEED_FLIP_RATES = {"tense": 0.67, "number": 0.37, "gender": 0.21}
@@ -151,6 +156,8 @@ class ClampProfile:
             return t + (strength - 1.0) * (t - o)
         if mode == "sigma":
             return self.mean[:n] + strength * self.std[:n] * np.sign(t - o)
+        if mode == "steer":  # added, not set: the steering vector scaled by α
+            return strength * (t - o)
         raise NeurotuiError(f"--mode: {mode!r} is not one of {', '.join(MODES)}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -310,13 +317,14 @@ def clamp_interventions(
         positions = Positions.sentences({c.source: range(len(c.source.split())) for c in cases})
     else:
         positions = Positions.sentences({c.source: c.positions for c in cases})
+    steer = setting.mode == "steer"
     return [
         Intervention(
             neurons=tuple(profile.names[: setting.n]),
-            op="set",
+            op="add" if steer else "set",
             positions=positions,
             value=tuple(float(v) for v in values),
-            name=f"clamp {setting.describe()}",
+            name=f"{'steer' if steer else 'clamp'} {setting.describe()}",
         )
     ]
 

@@ -327,6 +327,35 @@ def require_translation_model(backend: Backend) -> None:
         )
 
 
+def steer_default(backend: Backend) -> list[str]:
+    """The steering sites by default: the top encoder layer (both directions of a BiLSTM,
+    the memory the decoder attends to; the last block of a transformer encoder)."""
+    encoder = [s for s in backend.sites() if s.side == "encoder"]
+    if not encoder:
+        raise NeurotuiError(f"{backend.name} has no encoder sites to steer")
+    top = max(s.layer for s in encoder)
+    return [s.name for s in encoder if s.layer == top]
+
+
+def steer_columns(backend: Backend, store: Store, sites: Sequence[str] | None) -> list[int]:
+    """Store ids of every neuron of the steering ``sites`` (one-line error for a site that
+    is unknown, on the decoder side, or not in the store)."""
+    from neurotui.intervene.bind import store_offset
+
+    known = {s.name: s for s in backend.sites()}
+    chosen = list(sites) if sites else steer_default(backend)
+    ids: list[int] = []
+    for site in chosen:
+        info = known.get(site)
+        if info is None:
+            raise NeurotuiError(f"--steer-sites: unknown site {site!r}; sites: {', '.join(known)}")
+        if info.side != "encoder":
+            raise NeurotuiError(f"--steer-sites: {site} is a decoder site (steer source words)")
+        offset = store_offset(store, site, "--steer-sites")
+        ids.extend(range(offset, offset + info.size))
+    return ids
+
+
 @dataclass
 class ControlPlan:
     """A control experiment ready for ``run_control``, with the ranking it was built from.
@@ -363,6 +392,7 @@ def control_request(
     seed: int = 0,
     splits: dict[str, list[Example]] | None = None,
     progress: Callable[[str], None] | None = None,
+    steer_sites: Sequence[str] | None = None,
 ) -> ControlPlan:
     """Build the control experiment ``task`` → ``target`` the CLI and the app both run.
 
@@ -372,6 +402,9 @@ def control_request(
     sets, :func:`neurotui.intervene.realtext.realtext_data`) takes the cases and labels
     from the card's files; ``None`` uses the synthetic grammar (``splits``, default
     :func:`synthetic_splits`). ``limit``: at most this many dev and test cases each.
+    ``mode="steer"`` takes every neuron of ``steer_sites`` (default :func:`steer_default`)
+    instead of the ranking's top, and ``ns`` becomes that count: the steering vector is
+    the whole site's class-mean difference.
     """
     from neurotui.intervene.control import (
         ControlRequest,
@@ -387,13 +420,22 @@ def control_request(
     # real text: tense/number labels derived from the store's POS tags (a no-op on a
     # store already wrapped)
     labelled = real.wrap(store) if real is not None else store
-    if ranking is None:
-        say(f"ranking neurons for {task}")
-        ranking = task_ranking(labelled, task, ranking_spec, seed=seed)
-    found, ranking_name = ranking
-    say("clamp values")
     encoder = [s.name for s in backend.sites() if s.side == "encoder"]
-    ids = ranked_neurons(found, target, labelled, encoder)[: max(ns)]
+    if mode == "steer":  # no ranking: the direction spans every neuron of the sites
+        from neurotui.analysis.ranking import Ranking
+
+        chosen = list(steer_sites) if steer_sites else steer_default(backend)
+        ids = steer_columns(backend, labelled, chosen)
+        ns = [len(ids)]
+        found = Ranking(method="steering", order=ids)
+        ranking_name = f"steering vector at {','.join(chosen)}"
+    else:
+        if ranking is None:
+            say(f"ranking neurons for {task}")
+            ranking = task_ranking(labelled, task, ranking_spec, seed=seed)
+        found, ranking_name = ranking
+        ids = ranked_neurons(found, target, labelled, encoder)[: max(ns)]
+    say("clamp values")
     if not ids:
         raise NeurotuiError(f"ranking {ranking_name} has no encoder neurons of {backend.name}")
     if real is not None:  # real text: cases from the card's tagged sets
