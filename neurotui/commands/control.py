@@ -74,12 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="S,…",
         help="clamp strengths to search (mean: α, 1 = the class mean; sigma: k σ; steer: α × "
-        "the class-mean difference; default 1,2,4,8,16 / 1,2,4,8 / 0.5,1,2,4,8)",
+        "the class-mean difference; default 1,2,4,8,16 / 1,2,4,8 / 1,2,4,6,8,12)",
     )
     p.add_argument(
         "--steer-strengths",
         metavar="S,…",
-        help="with --compare: steering strengths to search (default 0.5,1,2,4,8)",
+        help="with --compare: steering strengths to search (default 1,2,4,6,8,12)",
     )
     p.add_argument(
         "--mode",
@@ -91,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--steer-sites",
         metavar="S1,S2",
-        help="sites of the steering vector (default: the top encoder layer)",
+        help="sites of the steering vector (default: every encoder site)",
     )
     p.add_argument(
         "--compare",

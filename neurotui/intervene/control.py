@@ -57,7 +57,7 @@ DEFAULT_NS: tuple[int, ...] = (10, 25, 50, 100, 200)
 DEFAULT_STRENGTHS: dict[str, tuple[float, ...]] = {
     "mean": (1.0, 2.0, 4.0, 8.0, 16.0),
     "sigma": (1.0, 2.0, 4.0, 8.0),
-    "steer": (0.5, 1.0, 2.0, 4.0, 8.0),
+    "steer": (1.0, 2.0, 4.0, 6.0, 8.0, 12.0),
 }
 #: what the seeds (Bau et al. 2019) report, for comparison next to ours
 SEED_FLIP_RATES = {"tense": 0.67, "number": 0.37, "gender": 0.21}

@@ -328,13 +328,14 @@ def require_translation_model(backend: Backend) -> None:
 
 
 def steer_default(backend: Backend) -> list[str]:
-    """The steering sites by default: the top encoder layer (both directions of a BiLSTM,
-    the memory the decoder attends to; the last block of a transformer encoder)."""
-    encoder = [s for s in backend.sites() if s.side == "encoder"]
+    """The steering sites by default: every encoder site. Why all layers: on synth-en-fr-1
+    the top layer alone (the memory the decoder attends to) flipped tense → present in
+    0-5 % of dev sentences at any usable strength, both layers in 62 % (α = 8, property
+    positions, BLEU kept; --limit 60)."""
+    encoder = [s.name for s in backend.sites() if s.side == "encoder"]
     if not encoder:
         raise NeurotuiError(f"{backend.name} has no encoder sites to steer")
-    top = max(s.layer for s in encoder)
-    return [s.name for s in encoder if s.layer == top]
+    return encoder
 
 
 def steer_columns(backend: Backend, store: Store, sites: Sequence[str] | None) -> list[int]:
