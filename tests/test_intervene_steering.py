@@ -88,10 +88,14 @@ def test_steering_control_runs_and_replays(s2s, store, tmp_path) -> None:
         strengths=[4.0, 8.0],
         mode="steer",
         scopes=["all"],
+        max_bleu_drop=5.0,
     )
     result = run_control(s2s, request, settings=FAST, examples=1)
     data = result.to_dict()
     assert data["mode"] == "steer" and [p["strength"] for p in data["curve"]] == [4.0, 8.0]
+    # --bleu-drop: the floor is the unsteered dev BLEU minus 5 points
+    assert result.min_bleu == pytest.approx(result.search_baseline.bleu_untouched - 5.0)
+    assert ControlRequest.from_dict(request.to_dict()).max_bleu_drop == 5.0
     # the chosen steering changes the test outputs (a random model: flips and BLEU are ~0)
     assert result.test.outputs != result.test_baseline.outputs
     path = tmp_path / "log.jsonl"
@@ -103,6 +107,7 @@ def test_control_cli_rejects_bad_steering_flags(capsys) -> None:
     for argv, message in (
         (["--mode", "steer", "--compare"], "--compare runs the clamp"),
         (["--strengths", "1,nan"], "nan is not a finite number"),
+        (["--bleu-drop", "5", "--min-bleu", "20"], "give one of them"),
     ):
         code = main(["control", "nonexistent-model", "--task", "tense", *argv])
         err = capsys.readouterr().err

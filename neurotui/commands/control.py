@@ -113,6 +113,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="best point: highest flip rate with BLEU ≥ B (default: the unclamped dev BLEU)",
     )
     p.add_argument(
+        "--bleu-drop",
+        type=nonneg_float,
+        default=None,
+        metavar="D",
+        help="best point: highest flip rate with BLEU ≥ the unclamped dev BLEU − D points",
+    )
+    p.add_argument(
         "--limit", type=positive_int, metavar="N", help="use at most N dev and N test sentences"
     )
     p.add_argument("--beam", type=positive_int, default=1, metavar="K")
@@ -172,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
     from neurotui.models.registry import load_backend
 
     ns = parse_int_list(args.ns, "--ns")
+    if args.bleu_drop is not None and args.min_bleu is not None:
+        raise NeurotuiError("--bleu-drop and --min-bleu: give one of them")
     if args.compare and args.mode == "steer":
         raise NeurotuiError(
             "--compare runs the clamp and the steering vector: give --mode mean or sigma"
@@ -251,6 +260,8 @@ def run(args: argparse.Namespace) -> int:
                             flush=True,
                         )
 
+                if args.bleu_drop is not None:
+                    request.max_bleu_drop = args.bleu_drop
                 result = run_control(
                     backend, request, settings=settings, progress=progress, examples=args.examples
                 )

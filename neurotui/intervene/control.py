@@ -445,6 +445,8 @@ class ControlRequest:
     detector: str = "synthetic"  # a name in DETECTORS
     bleu_against: str = "expected"  # what ``expected`` is: the flipped translation or a reference
     min_bleu_ratio: float = 1.0  # default floor: this share of the unclamped dev BLEU
+    #: when set, the floor is the unclamped dev BLEU minus this many points instead
+    max_bleu_drop: float | None = None
 
     def grid(self) -> list[Setting]:
         limit = len(self.profile.names)
@@ -472,6 +474,7 @@ class ControlRequest:
             "detector": self.detector,
             "bleu_against": self.bleu_against,
             "min_bleu_ratio": self.min_bleu_ratio,
+            **({"max_bleu_drop": self.max_bleu_drop} if self.max_bleu_drop is not None else {}),
         }
 
     @classmethod
@@ -492,6 +495,9 @@ class ControlRequest:
             detector=str(data.get("detector", "synthetic")),
             bleu_against=str(data.get("bleu_against", "expected")),
             min_bleu_ratio=float(data.get("min_bleu_ratio", 1.0)),
+            max_bleu_drop=(
+                None if data.get("max_bleu_drop") is None else float(data["max_bleu_drop"])
+            ),
         )
 
 
@@ -633,11 +639,12 @@ def run_control(
         if progress is not None:
             progress(k, total, setting.describe())
         curve.append(point(request.search_cases, setting))
-    floor = (
-        search_baseline.bleu_untouched * request.min_bleu_ratio
-        if request.min_bleu is None
-        else request.min_bleu
-    )
+    if request.min_bleu is not None:
+        floor = request.min_bleu
+    elif request.max_bleu_drop is not None:
+        floor = search_baseline.bleu_untouched - request.max_bleu_drop
+    else:
+        floor = search_baseline.bleu_untouched * request.min_bleu_ratio
     best = choose(curve, floor)
     if progress is not None:
         progress(len(grid) + 1, total, f"test {best.setting.describe()}")
