@@ -99,16 +99,17 @@ def test_curves_of_each_kind_differ_and_replay_without_the_store(s2s, store) -> 
     sources, refs = [e.src for e in TEST_EX], [e.tgt for e in TEST_EX]
     outputs = {}
     for kind in ("zero", "mean", "resample"):
-        plan = plan_ablation(ranking, [8, 32], store=store, directions=["top"], kind=kind)
+        plan = plan_ablation(ranking, [32], store=store, directions=["top"], kind=kind)
         assert (plan.reference is None) == (kind == "zero")
         curve = run_ablation(s2s, plan, sources, refs, settings=FAST, keep_outputs=True)
         assert curve.to_dict()["ablation"] == kind
         outputs[kind] = [p.outputs for p in curve.points]
-        # the plan carries its reference values: a JSON round trip replays the same curve
-        again = AblationPlan.from_dict(json.loads(json.dumps(plan.to_dict())))
-        assert again.kind == kind
-        replayed = run_ablation(s2s, again, sources, refs, settings=FAST, keep_outputs=True)
-        assert [p.outputs for p in replayed.points] == outputs[kind]
+        if kind == "resample":
+            # the plan carries its pool: a JSON round trip replays the same curve, storeless
+            again = AblationPlan.from_dict(json.loads(json.dumps(plan.to_dict())))
+            assert again.kind == kind and again.reference is not None
+            replayed = run_ablation(s2s, again, sources, refs, settings=FAST, keep_outputs=True)
+            assert [p.outputs for p in replayed.points] == outputs[kind]
     # all 32 encoder neurons replaced by 0, by a constant mean, by resampled rows: different
     assert outputs["zero"][-1] != outputs["mean"][-1]
     assert outputs["mean"][-1] != outputs["resample"][-1]
