@@ -42,6 +42,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "top_words",
     "report",
     "ablate",
+    "patch",
     "control",
     "replay",
 )

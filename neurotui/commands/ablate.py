@@ -1,6 +1,7 @@
-"""``neurotui ablate`` — ablation curves: zero the top / bottom / random N ranked neurons.
+"""``neurotui ablate`` — ablation curves: knock out the top / bottom / random N ranked neurons.
 
-``neurotui ablate MODEL [--store S] [--ranking R] [--src F --ref F] [--steps 10,50,100]``.
+``neurotui ablate MODEL [--store S] [--ranking R] [--src F --ref F] [--steps 10,50,100]
+[--ablation zero|mean|resample]``.
 For bundled models the store and the test set default to the bundled ones; the ranking
 defaults to one saved in the store, else MaxCorr against the bundled sibling models (Bau et
 al.'s setting: synth-en-fr-1 against -2 and -3), else the probe on the ``pos`` labels.
@@ -33,11 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "ablate",
-        help="ablation curves: zero the top/bottom/random N neurons of a ranking and score",
+        help="ablation curves: knock out the top/bottom/random N neurons of a ranking and score",
         description=(
-            "Zero the top, bottom and random N neurons of a ranking at every position and "
+            "Ablate the top, bottom and random N neurons of a ranking at every position and "
             "score the model on a test set for each N: BLEU and chrF for translation models, "
-            "perplexity for language models (Bau et al. 2019, Figures 4, 5 and 8)."
+            "perplexity for language models (Bau et al. 2019, Figures 4, 5 and 8). "
+            "--ablation says what replaces a neuron: 0 (zero), its corpus mean in the store "
+            "(mean), or its value on a random token of another store sentence (resample)."
         ),
     )
     p.add_argument("model", metavar="MODEL", help="bundled model name or checkpoint directory")
@@ -73,7 +76,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="D,…",
         help="any of top, bottom, random (default all three)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the random direction (default 0)")
+    p.add_argument(
+        "--ablation",
+        choices=("zero", "mean", "resample"),
+        default="zero",
+        help="what replaces an ablated neuron: zero, its store mean, or a resampled value "
+        "(default zero)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the random direction and of resample (default 0)",
+    )
     p.add_argument(
         "--limit", type=positive_int, metavar="N", help="use only the first N test sentences"
     )
@@ -145,7 +160,12 @@ def run(args: argparse.Namespace) -> int:
     if args.limit:
         sources = sources[: args.limit]
         references = references[: args.limit] if references is not None else None
-    store = open_store(args.store, backend, required=args.ranking is None, why="an ablation curve")
+    store = open_store(
+        args.store,
+        backend,
+        required=args.ranking is None or args.ablation != "zero",
+        why=f"an ablation curve{'' if args.ablation == 'zero' else ' with ' + args.ablation + '-ablation'}",
+    )
     try:
         check_steps(steps, backend, store)
         against = [m for m in (args.against or "").split(",") if m.strip()]
@@ -166,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
             directions=directions,
             seed=args.seed,
             ranking_name=name,
+            kind=args.ablation,
         )
     finally:
         if store is not None:
@@ -201,7 +222,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(document)
         return 0
     print(
-        f"{backend.name}: ablation curve of ranking {name} on {len(sources)} sentences ({origin})"
+        f"{backend.name}: {args.ablation}-ablation curve of ranking {name} on {len(sources)} "
+        f"sentences ({origin})"
     )
     print(curve.table())
     print(

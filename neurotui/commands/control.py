@@ -1,7 +1,10 @@
 """``neurotui control`` — clamp property neurons and measure how often translations flip.
 
 ``neurotui control MODEL --task tense --target present [--store S] [--ranking R]``
-``[--ns 10,25,50,100,200] [--strengths …] [--mode mean|sigma] [--scopes property,all]``. ``--task all`` runs
+``[--ns 10,25,50,100,200] [--strengths …] [--mode mean|sigma|steer] [--scopes property,all]``
+``[--steer-sites S] [--compare]``. ``--mode steer`` adds a steering vector (the difference of
+class means over a whole site) instead of clamping ranked neurons; ``--compare`` runs the
+clamp and the steering vector on the same cases next to no intervention. ``--task all`` runs
 tense, number and gender for every target class and prints a summary next to Bau et al.'s
 67 / 37 / 21 %. The grid is searched on the synthetic dev split and the chosen point is
 reported on the test split. ``--json`` carries ``flip_rate`` and ``bleu_untouched``.
@@ -70,10 +73,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--strengths",
         default=None,
         metavar="S,…",
-        help="clamp strengths to search (mean: α, 1 = the class mean; sigma: k σ; default 1,2,4,8,16 / 1,2,4,8)",
+        help="clamp strengths to search (mean: α, 1 = the class mean; sigma: k σ; steer: α × "
+        "the class-mean difference; default 1,2,4,8,16 / 1,2,4,8 / 1,2,4,6,8,12)",
     )
     p.add_argument(
-        "--mode", choices=("mean", "sigma"), default="mean", help="clamp values (default mean)"
+        "--steer-strengths",
+        metavar="S,…",
+        help="with --compare: steering strengths to search (default 1,2,4,6,8,12)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("mean", "sigma", "steer"),
+        default="mean",
+        help="clamp values (mean, sigma) or steer: add α × the difference of class means to "
+        "every neuron of --steer-sites (default mean)",
+    )
+    p.add_argument(
+        "--steer-sites",
+        metavar="S1,S2",
+        help="sites of the steering vector (default: every encoder site)",
+    )
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="run the clamp (--mode mean or sigma) and the steering vector on the same cases "
+        "and print them next to no intervention",
     )
     p.add_argument(
         "--scopes",
@@ -87,6 +111,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="B",
         help="best point: highest flip rate with BLEU ≥ B (default: the unclamped dev BLEU)",
+    )
+    p.add_argument(
+        "--bleu-drop",
+        type=nonneg_float,
+        default=None,
+        metavar="D",
+        help="best point: highest flip rate with BLEU ≥ the unclamped dev BLEU − D points",
     )
     p.add_argument(
         "--limit", type=positive_int, metavar="N", help="use at most N dev and N test sentences"
@@ -108,6 +139,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _floats(text: str, flag: str) -> list[float]:
+    import math
+
     from neurotui.errors import NeurotuiError
 
     try:
@@ -116,6 +149,9 @@ def _floats(text: str, flag: str) -> list[float]:
         raise NeurotuiError(f"{flag} {text!r}: expected numbers like 1,2,4") from None
     if not values:
         raise NeurotuiError(f"{flag}: give at least one value")
+    bad = [v for v in values if not math.isfinite(v)]
+    if bad:
+        raise NeurotuiError(f"{flag} {text!r}: {bad[0]} is not a finite number")
     return values
 
 
@@ -140,11 +176,24 @@ def run(args: argparse.Namespace) -> int:
     from neurotui.models.registry import load_backend
 
     ns = parse_int_list(args.ns, "--ns")
-    strengths = (
-        _floats(args.strengths, "--strengths")
-        if args.strengths
-        else list(DEFAULT_STRENGTHS[args.mode])
-    )
+    if args.bleu_drop is not None and args.min_bleu is not None:
+        raise NeurotuiError("--bleu-drop and --min-bleu: give one of them")
+    if args.compare and args.mode == "steer":
+        raise NeurotuiError(
+            "--compare runs the clamp and the steering vector: give --mode mean or sigma"
+        )
+    methods = [args.mode, "steer"] if args.compare else [args.mode]
+    strengths_of = {
+        m: (
+            _floats(args.strengths, "--strengths")
+            if args.strengths and not (args.compare and m == "steer")
+            else list(DEFAULT_STRENGTHS[m])
+        )
+        for m in methods
+    }
+    if args.compare and args.steer_strengths:
+        strengths_of["steer"] = _floats(args.steer_strengths, "--steer-strengths")
+    steer_sites = [x.strip() for x in (args.steer_sites or "").split(",") if x.strip()] or None
     scopes = [x.strip() for x in args.scopes.split(",") if x.strip()]
     if not scopes or any(x not in ("property", "all") for x in scopes):
         raise NeurotuiError(f"--scopes {args.scopes!r}: use property, all or both")
@@ -174,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
         for task in tasks:
             found = None  # the task's ranking, found for its first target class
             targets = [args.target] if args.target else list(PROP_VALUES[task])
-            for target in targets:
+            for target, method in ((t, m) for t in targets for m in methods):
 
                 def progress(
                     message: str, done: int, total: int, _t: str = f"{task}→{target}"
@@ -199,24 +248,28 @@ def run(args: argparse.Namespace) -> int:
                     progress=progress,
                     real=real,
                     ns=ns,
-                    strengths=strengths,
-                    mode=args.mode,
+                    strengths=strengths_of[method],
+                    mode=method,
                     scopes=scopes,
                     limit=args.limit,
                     min_bleu=args.min_bleu,
-                    ranking=found,
+                    ranking=None if method == "steer" else found,
                     ranking_spec=args.ranking,
                     seed=args.seed,
                     splits=splits,
+                    steer_sites=steer_sites,
+                    max_bleu_drop=args.bleu_drop,
                 )
                 if not quiet:
                     print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
                 plan, result, log_path = run.plan, run.result, run.log_path
-                found = (plan.ranking, plan.ranking_name)
+                if method != "steer":
+                    found = (plan.ranking, plan.ranking_name)
                 ranking_name = plan.ranking_name
                 doc = result.to_dict()
                 doc.update(
                     {
+                        "method": "steer" if method == "steer" else "clamp",
                         "ranking": ranking_name,
                         "clamp_means": plan.clamp_means,
                         "log": str(log_path) if log_path else None,
@@ -227,17 +280,67 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     summary = _summary(results, SEED_FLIP_RATES)
+    comparison = _comparison(results) if args.compare else None
     if args.json:
-        print_json(
-            results[0]
-            if len(results) == 1
-            else {"model": backend.name, "results": results, "summary": summary}
-        )
+        if len(results) == 1:
+            print_json(results[0])
+        else:
+            doc = {"model": backend.name, "results": results, "summary": summary}
+            if comparison is not None:
+                doc["comparison"] = comparison
+            print_json(doc)
         return 0
     print("\n\n".join(texts))
-    if len(results) > 1:
+    if comparison is not None:
+        print("\n" + _comparison_table(backend.name, comparison))
+    if len(results) > 1 and not args.compare:
         print("\n" + _summary_table(backend.name, summary, real is not None))
     return 0
+
+
+def _comparison(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (task, target): no intervention, the clamp and the steering vector on the same
+    test cases (flip rate, BLEU, the chosen setting)."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in results:
+        row = rows.setdefault(
+            (r["task"], r["target"]),
+            {
+                "task": r["task"],
+                "target": r["target"],
+                "cases": r["test"]["total"],
+                "none": {k: r["baseline"][k] for k in ("flip_rate", "bleu_untouched")},
+            },
+        )
+        row[r["method"]] = {
+            k: r[k] for k in ("flip_rate", "bleu_untouched", "n", "mode", "strength", "scope")
+        }
+    return list(rows.values())
+
+
+def _comparison_table(model: str, rows: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{model}: test flip rate / BLEU on the same cases — none, neuron clamp, steering vector",
+        f"{'task → target':<18} {'cases':>5} {'none':>14} {'clamp':>14} {'steer':>14}  settings",
+    ]
+    for row in rows:
+        cells = []
+        for key in ("none", "clamp", "steer"):
+            v = row.get(key)
+            cells.append(
+                "-" if v is None else f"{100 * v['flip_rate']:.1f}% {v['bleu_untouched']:.1f}"
+            )
+        settings = "; ".join(
+            f"{key}: n={row[key]['n']} {row[key]['mode']} {row[key]['strength']:g} @{row[key]['scope']}"
+            for key in ("clamp", "steer")
+            if key in row
+        )
+        lines.append(
+            f"{row['task'] + ' → ' + row['target']:<18} {row['cases']:>5} "
+            + " ".join(f"{c:>14}" for c in cells)
+            + f"  {settings}"
+        )
+    return "\n".join(lines)
 
 
 def _describe(result: Any, ranking: str, means: str) -> str:

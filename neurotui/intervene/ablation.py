@@ -1,10 +1,15 @@
-"""Ablation curves: zero the top / bottom / random N neurons of a ranking and score.
+"""Ablation curves: knock out the top / bottom / random N neurons of a ranking and score.
 
 Why: if a ranking is right, knocking out its top neurons hurts the model far more than
 knocking out its bottom ones (Bau et al. 2019, Figures 4, 5 and 8). A curve is planned
 first (:func:`plan_ablation`: the neuron orders as readable names, so the plan needs no
 store to replay), then run (:func:`run_ablation`): one batched pass over the test set per
 point, scored with BLEU and chrF (translation) or perplexity (language models).
+
+The ablation *kind* (``zero``, ``mean``, ``resample``; see :mod:`.reference`) says what
+replaces a knocked-out neuron. ``mean``/``resample`` plans carry the neurons' reference
+values (means and a sampled pool, read from the store when planning), so they too replay
+without the store.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import numpy as np
 from neurotui.errors import Cancelled, NeurotuiError
 from neurotui.intervene.apply import DecodeSettings, perplexity, translate
 from neurotui.intervene.bind import bind, store_names
-from neurotui.intervene.spec import Intervention
+from neurotui.intervene.reference import NeuronReference, store_reference
+from neurotui.intervene.spec import ABLATIONS, Intervention
 from neurotui.progress import ProgressFn
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,22 +45,31 @@ class AblationPlan:
     orders: dict[str, list[str]]  # direction → neuron names, first removed first
     seed: int = 0
     ranking: str = ""  # ranking method/name, for the record
+    kind: str = "zero"  # what replaces a removed neuron: zero, mean or resample
+    reference: NeuronReference | None = None  # means/pool of the neurons (mean, resample)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "steps": list(self.steps),
             "orders": {d: list(v) for d, v in self.orders.items()},
             "seed": self.seed,
             "ranking": self.ranking,
+            "ablation": self.kind,
         }
+        if self.reference is not None:
+            data["reference"] = self.reference.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AblationPlan:
+        reference = data.get("reference")
         return cls(
             steps=[int(n) for n in data["steps"]],
             orders={d: [str(x) for x in v] for d, v in data["orders"].items()},
             seed=int(data.get("seed", 0)),
             ranking=str(data.get("ranking", "")),
+            kind=str(data.get("ablation", "zero")),
+            reference=NeuronReference.from_dict(reference) if reference else None,
         )
 
 
@@ -90,6 +105,7 @@ class AblationCurve:
     plan: AblationPlan | None = None
     settings: DecodeSettings = field(default_factory=DecodeSettings)
     seconds: float = 0.0
+    kind: str = "zero"
 
     def series(self, direction: str) -> list[AblationPoint]:
         """Baseline then the points of ``direction`` in step order."""
@@ -100,6 +116,7 @@ class AblationCurve:
         data: dict[str, Any] = {
             "model": self.model,
             "metric": self.metric,
+            "ablation": self.kind,
             "sentences": self.sentences,
             "steps": self.plan.steps if self.plan else sorted({p.n for p in self.points}),
             "baseline": {"n": 0, **self.baseline.scores()},
@@ -155,13 +172,19 @@ def plan_ablation(
     directions: Sequence[str] = DIRECTIONS,
     seed: int = 0,
     ranking_name: str = "",
+    kind: str = "zero",
+    reference_store: Store | None = None,
 ) -> AblationPlan:
     """Neuron orders for each direction from ``ranking``.
 
     Ranking ids are global ids of ``store`` when given (rankings are computed on stores),
     else of ``backend``'s site order. ``random`` is one seeded permutation of the ranked
-    neurons, so its sets are nested like the top/bottom ones.
+    neurons, so its sets are nested like the top/bottom ones. ``kind`` ``mean`` or
+    ``resample`` reads the reference values of every neuron the plan can remove from
+    ``reference_store`` (default ``store``), seeded with ``seed``.
     """
+    if kind not in ABLATIONS:
+        raise NeurotuiError(f"--ablation {kind!r}: expected one of {', '.join(ABLATIONS)}")
     steps = sorted({int(n) for n in steps})
     if not steps or steps[0] <= 0:
         raise NeurotuiError("--steps: give positive neuron counts, e.g. 10,50,100")
@@ -172,10 +195,12 @@ def plan_ablation(
         raise NeurotuiError(
             f"--steps: {steps[-1]} neurons asked but the ranking orders {len(ranking.order)}"
         )
-    if store is not None:
-        names = store_names(store, ranking.order)
-    elif ranking.neuron_names and len(ranking.neuron_names) == len(ranking.order):
+    if ranking.neuron_names and len(ranking.neuron_names) == len(ranking.order):
+        # names first: a ranking made on a model (attribution patching) is not in the
+        # store's column order; a store's own rankings name the same neurons either way
         names = list(ranking.neuron_names)
+    elif store is not None:
+        names = store_names(store, ranking.order)
     elif backend is not None:
         names = backend_names(backend, ranking.order)
     else:
@@ -189,7 +214,14 @@ def plan_ablation(
         else:
             perm = np.random.default_rng(seed).permutation(len(names))
             orders[d] = [names[i] for i in perm]
-    return AblationPlan(steps, orders, seed, ranking_name or ranking.method)
+    reference = None
+    if kind != "zero":
+        source = reference_store if reference_store is not None else store
+        if source is None:
+            raise NeurotuiError(f"{kind}-ablation needs an activation store: give --store S")
+        needed = [n for d in orders for n in orders[d][: steps[-1]]]
+        reference = store_reference(source, needed, seed=seed)
+    return AblationPlan(steps, orders, seed, ranking_name or ranking.method, kind, reference)
 
 
 def backend_names(backend: Backend, ids: Sequence[int]) -> list[str]:
@@ -205,9 +237,9 @@ def backend_names(backend: Backend, ids: Sequence[int]) -> list[str]:
     return out
 
 
-def ablation_interventions(names: Sequence[str]) -> list[Intervention]:
-    """Zero ``names`` at every position (one spec, split per site when bound)."""
-    return [Intervention(neurons=tuple(names), op="zero")] if names else []
+def ablation_interventions(names: Sequence[str], kind: str = "zero") -> list[Intervention]:
+    """Ablate ``names`` (``kind``) at every position (one spec, split per site when bound)."""
+    return [Intervention(neurons=tuple(names), op=kind)] if names else []
 
 
 def run_ablation(
@@ -245,7 +277,12 @@ def run_ablation(
         if should_stop is not None and should_stop():
             raise Cancelled("ablation")
         names = plan.orders[direction][:n] if n else []
-        bound = bind(ablation_interventions(names), backend)
+        bound = bind(
+            ablation_interventions(names, plan.kind),
+            backend,
+            reference=plan.reference,
+            seed=plan.seed,
+        )
         t0 = time.perf_counter()
         if is_lm:
             ppl = perplexity(backend, sources, bound, settings)
@@ -282,4 +319,5 @@ def run_ablation(
         plan=plan,
         settings=settings,
         seconds=time.perf_counter() - start,
+        kind=plan.kind,
     )

@@ -52,6 +52,8 @@ class SiteEdit:
     def __init__(self, items: Sequence[BoundIntervention]) -> None:
         self.items = list(items)
         self._tensors: dict[tuple[int, Any, Any], tuple[torch.Tensor, torch.Tensor | None]] = {}
+        # one generator per resample item, fresh per edit block: a run draws the same rows
+        self._generators: dict[int, Any] = {}
 
     def _prepared(self, k: int, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         import torch
@@ -63,6 +65,8 @@ class SiteEdit:
             values = None
             if item.values is not None:
                 values = torch.as_tensor(item.values, device=hidden.device).to(hidden.dtype)
+            elif item.pool is not None:
+                values = torch.as_tensor(item.pool, device=hidden.device).to(hidden.dtype)
             self._tensors[key] = (index, values)
         return self._tensors[key]
 
@@ -79,6 +83,8 @@ class SiteEdit:
                 raise AssertionError(f"{item.op} intervention without values")
             elif item.op == "set":
                 new = values.expand_as(current)
+            elif item.op == "resample":
+                new = values[self._draw(k, current.shape[:-1], values.shape[0]).to(values.device)]
             elif item.op == "add":
                 new = current + values
             else:  # scale
@@ -88,6 +94,14 @@ class SiteEdit:
                 new = torch.where(mask.unsqueeze(-1), new, current)
             out.index_copy_(-1, index, new.contiguous())
         return out
+
+    def _draw(self, k: int, shape: torch.Size, rows: int) -> torch.Tensor:
+        """Pool row per position, from item ``k``'s seeded CPU generator (device-free)."""
+        import torch
+
+        if k not in self._generators:
+            self._generators[k] = torch.Generator().manual_seed(int(self.items[k].seed) + k)
+        return torch.randint(rows, tuple(shape), generator=self._generators[k])
 
 
 def position_mask(

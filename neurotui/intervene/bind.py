@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from neurotui.intervene.spec import Intervention, Positions, SpecError, split_name
+from neurotui.errors import NeurotuiError
+from neurotui.intervene.spec import ABLATIONS, Intervention, Positions, SpecError, split_name
 
 if TYPE_CHECKING:  # pragma: no cover
+    from neurotui.intervene.reference import NeuronReference
     from neurotui.models.base import Backend, SiteInfo
     from neurotui.store.api import Store
 
@@ -33,9 +35,16 @@ class BoundIntervention:
     values: np.ndarray | None  # float32 (len(indices),); None for zero
     positions: Positions
     name: str | None = None
+    #: op "resample": ``(rows, len(indices))`` values to draw a row from per position
+    pool: np.ndarray | None = None
+    seed: int = 0
 
     def to_intervention(self) -> Intervention:
-        """The equivalent raw-unit spec (what the log stores for replay)."""
+        """The equivalent raw-unit spec (what the log stores for replay).
+
+        A ``resample`` stays ``resample`` (its pool is not logged; re-binding it needs the
+        store again); a ``mean`` was already resolved to ``set``.
+        """
         values = None if self.values is None else tuple(float(v) for v in self.values)
         return Intervention(
             neurons=tuple(self.indices),
@@ -54,10 +63,15 @@ def bind(
     store: Store | None = None,
     *,
     sentences: Sequence[str] | None = None,
+    reference: NeuronReference | None = None,
+    seed: int = 0,
 ) -> list[BoundIntervention]:
     """Resolve ``interventions`` for ``backend``; σ units read ``store.stats``.
 
     ``sentences`` (source side), when given, are checked against index positions.
+    Ops ``mean`` and ``resample`` read ``reference`` when it covers their neurons (a plan
+    carries one, so it replays without the store), else ``store`` (pool drawn with
+    ``seed``); ``mean`` binds to the equivalent raw ``set``.
     """
     sites = {info.name: info for info in backend.sites()}
     offsets = backend.neuron_offsets()
@@ -78,6 +92,15 @@ def bind(
             if iv.unit == "sigma" and raw is not None:
                 mean, std = _moments(store, site_name, indices, where)
                 raw = mean + raw * std if iv.op == "set" else raw * std
+            op, pool = iv.op, None
+            if op in ("mean", "resample"):
+                names = [f"{site_name}:{i}" for i in indices]
+                ref = _reference(reference, store, names, seed, op, where)
+                cols = ref.columns(names, where)
+                if op == "mean":
+                    op, raw = "set", ref.means[cols]
+                else:
+                    pool = np.ascontiguousarray(ref.pool[:, cols], dtype=np.float32)
             if info.side == "decoder" and iv.positions.kind in ("word", "regex", "sentences"):
                 raise SpecError(
                     f"{where}: decoder site {site_name} takes positions all or target steps, "
@@ -92,13 +115,36 @@ def bind(
                     site=site_name,
                     side=info.side,
                     indices=indices,
-                    op=iv.op,
-                    values=None if raw is None or iv.op == "zero" else raw.astype(np.float32),
+                    op=op,
+                    values=None if raw is None or op in ABLATIONS else raw.astype(np.float32),
                     positions=iv.positions,
                     name=iv.name,
+                    pool=pool,
+                    seed=seed,
                 )
             )
     return bound
+
+
+def _reference(
+    reference: NeuronReference | None,
+    store: Store | None,
+    names: list[str],
+    seed: int,
+    op: str,
+    where: str,
+) -> NeuronReference:
+    """The reference values for ``names``: the given one, else read from ``store``."""
+    if reference is not None and reference.covers(names):
+        return reference
+    if store is None:
+        raise SpecError(f"{where}: op {op} needs a store (--store) for the neurons' values")
+    from neurotui.intervene.reference import store_reference
+
+    try:
+        return store_reference(store, names, seed=seed)
+    except NeurotuiError as exc:
+        raise SpecError(f"{where}: {exc}") from None
 
 
 def _group(

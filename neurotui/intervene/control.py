@@ -13,6 +13,10 @@ experiment, for a property (tense, number, gender) and a target class:
    scope ``property``) or at every word (scope ``all``) — to ``mode="mean"``:
    ``μ_target + (α − 1)(μ_target − μ_other)`` (α = 1 is the class mean) or
    ``mode="sigma"``: ``μ + k·σ·sign(μ_target − μ_other)`` (Bau et al.'s σ units);
+   or, ``mode="steer"``, *add* the steering vector ``α·(μ_target − μ_other)`` to every
+   neuron of a site (the difference of class means as a direction, Turner et al. 2023,
+   "Activation addition"; Rimsky et al. 2024): the neurons are then all of the steering
+   sites (:func:`neurotui.intervene.workflows.control_request`), not a ranking's top;
 4. re-translate sentences whose property differs from the target; ``flip_rate`` is the share
    whose output ``detect`` reads as the target; ``bleu_untouched`` is the corpus BLEU of the
    outputs against the expected translation ``flip(example, prop, target).tgt``.
@@ -49,11 +53,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from neurotui.store.ranking import Ranking
 
 CONTROL_PROPS = ("tense", "number", "gender")
-MODES = ("mean", "sigma")
+MODES = ("mean", "sigma", "steer")
 DEFAULT_NS: tuple[int, ...] = (10, 25, 50, 100, 200)
 DEFAULT_STRENGTHS: dict[str, tuple[float, ...]] = {
     "mean": (1.0, 2.0, 4.0, 8.0, 16.0),
     "sigma": (1.0, 2.0, 4.0, 8.0),
+    "steer": (1.0, 2.0, 4.0, 6.0, 8.0, 12.0),
 }
 #: what the seeds (Bau et al. 2019) report, for comparison next to ours
 SEED_FLIP_RATES = {"tense": 0.67, "number": 0.37, "gender": 0.21}
@@ -151,6 +156,8 @@ class ClampProfile:
             return t + (strength - 1.0) * (t - o)
         if mode == "sigma":
             return self.mean[:n] + strength * self.std[:n] * np.sign(t - o)
+        if mode == "steer":  # added, not set: the steering vector scaled by α
+            return strength * (t - o)
         raise NeurotuiError(f"--mode: {mode!r} is not one of {', '.join(MODES)}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -299,13 +306,14 @@ def clamp_interventions(
         positions = Positions.sentences({c.source: range(len(c.source.split())) for c in cases})
     else:
         positions = Positions.sentences({c.source: c.positions for c in cases})
+    steer = setting.mode == "steer"
     return [
         Intervention(
             neurons=tuple(profile.names[: setting.n]),
-            op="set",
+            op="add" if steer else "set",
             positions=positions,
             value=tuple(float(v) for v in values),
-            name=f"clamp {setting.describe()}",
+            name=f"{'steer' if steer else 'clamp'} {setting.describe()}",
         )
     ]
 
@@ -426,6 +434,8 @@ class ControlRequest:
     detector: str = "synthetic"  # a name in DETECTORS
     bleu_against: str = "expected"  # what ``expected`` is: the flipped translation or a reference
     min_bleu_ratio: float = 1.0  # default floor: this share of the unclamped dev BLEU
+    #: when set, the floor is the unclamped dev BLEU minus this many points instead
+    max_bleu_drop: float | None = None
 
     def grid(self) -> list[Setting]:
         limit = len(self.profile.names)
@@ -453,6 +463,7 @@ class ControlRequest:
             "detector": self.detector,
             "bleu_against": self.bleu_against,
             "min_bleu_ratio": self.min_bleu_ratio,
+            **({"max_bleu_drop": self.max_bleu_drop} if self.max_bleu_drop is not None else {}),
         }
 
     @classmethod
@@ -473,6 +484,9 @@ class ControlRequest:
             detector=str(data.get("detector", "synthetic")),
             bleu_against=str(data.get("bleu_against", "expected")),
             min_bleu_ratio=float(data.get("min_bleu_ratio", 1.0)),
+            max_bleu_drop=(
+                None if data.get("max_bleu_drop") is None else float(data["max_bleu_drop"])
+            ),
         )
 
 
@@ -614,11 +628,12 @@ def run_control(
         if progress is not None:
             progress(setting.describe(), k, total)
         curve.append(point(request.search_cases, setting))
-    floor = (
-        search_baseline.bleu_untouched * request.min_bleu_ratio
-        if request.min_bleu is None
-        else request.min_bleu
-    )
+    if request.min_bleu is not None:
+        floor = request.min_bleu
+    elif request.max_bleu_drop is not None:
+        floor = search_baseline.bleu_untouched - request.max_bleu_drop
+    else:
+        floor = search_baseline.bleu_untouched * request.min_bleu_ratio
     best = choose(curve, floor)
     if progress is not None:
         progress(f"test {best.setting.describe()}", len(grid) + 1, total)

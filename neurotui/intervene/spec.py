@@ -21,7 +21,11 @@ JSON form (one object, a list of them, or ``{"interventions": [...]}``)::
   (source words equal to ``W``), ``{"regex": R}`` (source words matching ``R``), or
   ``{"sentences": {"<source sentence>": [indices]}}`` (per-sentence positions, used by the
   control experiments; sentences not listed are left alone).
-* ``op``: ``zero`` (value ignored), ``set`` (clamp to value), ``add``, ``scale`` (multiply).
+* ``op``: ``zero`` (value ignored), ``set`` (clamp to value), ``add``, ``scale`` (multiply),
+  or the ablation kinds ``mean`` (replace by the neuron's corpus mean in a store) and
+  ``resample`` (replace, per position, by the neurons' values on a random token of another
+  sentence of a store; seeded). ``mean``/``resample`` take no value and need a store
+  when bound; a bound ``mean`` is logged as the equivalent raw ``set``.
 * ``value``: a number, or one number per neuron.
 * ``unit``: ``raw``, or ``sigma``: for ``set`` the neuron is clamped to ``mean + value·std``
   of that neuron in a store, for ``add`` it is shifted by ``value·std``; ``scale`` and
@@ -39,9 +43,11 @@ from typing import Any, Literal
 
 from neurotui.errors import NeurotuiError
 
-Op = Literal["zero", "set", "add", "scale"]
+Op = Literal["zero", "set", "add", "scale", "mean", "resample"]
 Unit = Literal["raw", "sigma"]
-OPS: tuple[str, ...] = ("zero", "set", "add", "scale")
+OPS: tuple[str, ...] = ("zero", "set", "add", "scale", "mean", "resample")
+#: ops that remove a neuron's information and take no value (the ablation kinds)
+ABLATIONS: tuple[str, ...] = ("zero", "mean", "resample")
 UNITS: tuple[str, ...] = ("raw", "sigma")
 NeuronRef = int | str
 
@@ -232,9 +238,9 @@ class Intervention:
                 raise SpecError(f"{where}: neuron {ref} is negative")
             if isinstance(ref, str):
                 split_name(ref, where)
-        if self.op == "zero":
+        if self.op in ABLATIONS:
             if self.unit != "raw":
-                raise SpecError(f"{where}: op zero takes no unit (got {self.unit})")
+                raise SpecError(f"{where}: op {self.op} takes no unit (got {self.unit})")
         else:
             if self.value is None:
                 raise SpecError(f"{where}: op {self.op} needs a value")
@@ -310,8 +316,8 @@ class Intervention:
         neurons = ",".join(str(n) for n in self.neurons[:6])
         if len(self.neurons) > 6:
             neurons += f",…(+{len(self.neurons) - 6})"
-        if self.op == "zero":
-            how = "zero"
+        if self.op in ABLATIONS:
+            how = self.op
         else:
             value = "per-neuron" if isinstance(self.value, tuple) else f"{self.value:g}"
             how = f"{self.op} {value}{'σ' if self.unit == 'sigma' else ''}"

@@ -163,6 +163,19 @@ class Backend(ABC):
         """Corpus perplexity (language models; seq2seq models may score references)."""
         raise Unsupported(f"{self.kind} model {self.name} has no perplexity")
 
+    def target_scores(
+        self, sources: Sequence[str], targets: Sequence[str], *, grad: bool = False
+    ) -> torch.Tensor:
+        """Summed log p(target | source) per pair as a ``(len(sources),)`` tensor.
+
+        Seq2seq: the target is teacher-forced (its end-of-sentence included); language
+        models: the target is the continuation of the source prompt (its words only). Edits
+        active around the call apply. ``grad=True`` keeps the autograd graph (attribution
+        patching differentiates through the sites' activations); otherwise no graph is built.
+        One batch: callers chunk.
+        """
+        raise Unsupported(f"{self.kind} model {self.name} cannot score target sentences")
+
     # -- editing -------------------------------------------------------------------
     @contextmanager
     def edits(self, edits: Mapping[str, EditFn]) -> Iterator[None]:

@@ -938,6 +938,69 @@ class HFBackend(Backend):
         text = self.tokenizer.decode([token_id]).strip()
         return text or str(self.tokenizer.convert_ids_to_tokens(token_id))
 
+    def target_scores(
+        self, sources: Sequence[str], targets: Sequence[str], *, grad: bool = False
+    ) -> torch.Tensor:
+        """log p(target | source): a teacher-forced target (seq2seq, EOS included) or the
+        continuation's words after the prompt (causal LMs; the prompt and the continuation
+        are tokenised together, and the rows' words are prompt + continuation)."""
+        import torch
+
+        if self.kind == "encoder":
+            return super().target_scores(sources, targets, grad=grad)
+        if len(sources) != len(targets):
+            raise NeurotuiError(f"{len(targets)} targets for {len(sources)} sources")
+        with torch.enable_grad() if grad else torch.inference_mode():
+            if self.kind == "lm":
+                return self._continuation_scores(list(sources), list(targets))
+            items = self._align_sources(list(sources))
+            batch = pad(items, self._pad_id, device=self.device)
+            tgt_items = [self._target_item(t) for t in targets]
+            check_length(tgt_items, self._max_positions, "target")
+            start_id = self.model.config.decoder_start_token_id
+            if start_id is None:
+                start_id = self._pad_id
+            shifted = [Aligned(t.words, [start_id, *t.ids[:-1]], t.word_index) for t in tgt_items]
+            dec_batch = pad(shifted, self._pad_id, device=self.device)
+            state: dict[str, Any] = {
+                "src_index": batch.word_index,
+                "src_words": batch.words,
+                "tgt_words": [t.words for t in tgt_items],
+                "tgt_pad": [[m == 0 for m in row] for row in dec_batch.attention_mask.tolist()],
+            }
+            with self._running(**state):
+                logits = self.model(
+                    input_ids=batch.input_ids,
+                    attention_mask=batch.attention_mask,
+                    decoder_input_ids=dec_batch.input_ids,
+                    decoder_attention_mask=dec_batch.attention_mask,
+                    use_cache=False,
+                ).logits.float()
+            gold = pad(tgt_items, self._pad_id, device=self.device)
+            logp = torch.log_softmax(logits, dim=-1)
+            picked = logp.gather(-1, gold.input_ids.unsqueeze(-1)).squeeze(-1)
+            return picked.masked_fill(gold.attention_mask == 0, 0.0).sum(dim=1)
+
+    def _continuation_scores(self, prompts: list[str], continuations: list[str]) -> torch.Tensor:
+        import torch
+
+        n_prompt = [len(p.split()) for p in prompts]
+        joined = [f"{p} {c}".strip() for p, c in zip(prompts, continuations, strict=True)]
+        items = self._lm_items(joined, eos=False)
+        batch = pad(items, self._pad_id, device=self.device)
+        with self._running(src_index=batch.word_index, src_words=batch.words):
+            logits = self.model(
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
+            ).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)
+        picked = logp.gather(-1, batch.input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        keep = torch.zeros_like(picked, dtype=torch.bool)
+        for b, row in enumerate(batch.word_index):
+            for t in range(1, len(row)):
+                word = row[t]
+                keep[b, t - 1] = word is not None and word >= n_prompt[b]
+        return picked.masked_fill(~keep, 0.0).sum(dim=1)
+
     def perplexity(self, sentences: Sequence[str], *, batch_size: int = 64) -> float:
         import math
 

@@ -171,6 +171,24 @@ class LSTMLMBackend(TapBackend, Backend):
             count += int(mask.sum())
         return total, count
 
+    def target_scores(
+        self, sources: Sequence[str], targets: Sequence[str], *, grad: bool = False
+    ) -> torch.Tensor:
+        """log p(continuation words | prompt); the rows' words are prompt + continuation."""
+        prompts = [s.split() for s in sources]
+        words = [p + t.split() for p, t in zip(prompts, targets, strict=True)]
+        full, lengths = pad_batch([[BOS_ID, *self.vocab.ids(w)] for w in words], self.device)
+        inp, gold = full[:, :-1], full[:, 1:]
+        keep = torch.zeros_like(gold, dtype=torch.bool)
+        for b, (p, w) in enumerate(zip(prompts, words, strict=True)):
+            keep[b, len(p) : len(w)] = True
+        with torch.enable_grad() if grad else torch.inference_mode():
+            with self._context("lm", partial(lm_context, words, inp.size(1))):
+                logits = self.model(inp, (lengths - 1).clamp(min=1))
+            logp = torch.log_softmax(mask_specials(logits.float()), dim=-1)
+            picked = logp.gather(2, gold.unsqueeze(2)).squeeze(2)
+            return picked.masked_fill(~keep, 0.0).sum(dim=1)
+
     def perplexity(self, sentences: Sequence[str], *, batch_size: int = 64) -> float:
         total, count = self.sentence_nll(sentences, batch_size=batch_size)
         return math.exp(total / count) if count else float("nan")

@@ -373,6 +373,15 @@ class LSTMSeq2SeqBackend(TapBackend, Backend):
             out.extend(picked.sum(dim=1).tolist())
         return out
 
+    def target_scores(
+        self, sources: Sequence[str], targets: Sequence[str], *, grad: bool = False
+    ) -> torch.Tensor:
+        with torch.enable_grad() if grad else torch.inference_mode():
+            state, _ = self._encode_batch(list(sources))
+            logp, gold = self._teacher_force(state, [t.split() for t in targets])
+            picked = logp.gather(2, gold.unsqueeze(2)).squeeze(2).masked_fill(gold == PAD_ID, 0.0)
+            return picked.sum(dim=1)
+
 
 class _Stepper:
     """Adapts :class:`Seq2SeqModel` to the decoding loops and publishes decoder contexts."""
