@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import tiny_models  # beside this file: pytest puts tests/ on sys.path
 import torch
-from neurotui.analysis.ranking import Ranking
 
 from neurotui.cli import main
 from neurotui.data.synthetic import generate
@@ -18,6 +17,7 @@ from neurotui.intervene.bind import bind
 from neurotui.intervene.spec import Intervention, SpecError, parse_spec
 from neurotui.models.checkpoint import save_checkpoint
 from neurotui.store.memory import MemoryStore
+from neurotui.store.ranking import Ranking
 
 EXAMPLES = generate(40, seed=5)
 STORE_EX, TEST_EX = EXAMPLES[:30], EXAMPLES[30:]
