@@ -210,3 +210,30 @@ def test_top_words_without_a_loadable_model(
         ["top-words", str(store), f"{SITE}:0", "--model", str(tmp_path / "none")], capsys
     )
     assert code == 2 and err.startswith("neurotui: error:") and len(err.strip().splitlines()) == 1
+
+
+@sync
+async def test_app_loads_the_model_in_the_dtype_asked(llama: dict[str, Any]) -> None:
+    """``neurotui app … --dtype bfloat16``: the translation modes' model is loaded in that
+    compute type, and the Manipulate mode continues the store's sentence with it."""
+    import neurotui.store as ns
+    from neurotui.tui.app import NeurotuiApp
+
+    store = ns.open(llama["store"])
+    app = NeurotuiApp(stores=[store], open_default=False, device="cpu", model_dtype="bfloat16")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        screen = app.screen
+        await _until(
+            pilot,
+            lambda: (
+                getattr(screen, "runner", None) is not None
+                and screen.runner.backend is not None
+                and screen.outcome is not None
+            ),
+        )
+        assert str(screen.runner.backend.dtype) == "torch.bfloat16"
+        assert screen.outcome.comparison.original.extra["ids"]
+        screen.close_runner()
+    store.close()

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from neurotui.commands.common import add_device_arg
+from neurotui.commands.common import add_device_arg, add_model_dtype_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """``app [PATH…] [--model M] [--theme T] [--no-mouse] [--device D]``."""
+    """``app [PATH…] [--model M] [--theme T] [--no-mouse] [--device D] [--dtype T]``."""
     parser = subparsers.add_parser(
         "app",
         help="open the explorer (default when no command is given)",
@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--mono", action="store_true", help="monochrome activation cues (as with NO_COLOR)"
     )
     add_device_arg(parser)
+    add_model_dtype_arg(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         theme=args.theme,
         device=args.device,
+        model_dtype=args.model_dtype,
         mono=True if args.mono else None,
     )
     app.run(mouse=not args.no_mouse)

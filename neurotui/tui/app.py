@@ -76,6 +76,7 @@ class NeurotuiApp(App[None]):
         model: str | Path | None = None,
         theme: str | None = None,
         device: str = "auto",
+        model_dtype: str = "auto",
         mono: bool | None = None,
         open_default: bool = True,
         themes_user_dir: Path | None = None,
@@ -85,6 +86,8 @@ class NeurotuiApp(App[None]):
         self.paths = [Path(p) for p in paths]
         self.model_path = Path(model) if model else None
         self.device_name = device
+        #: the compute type the translation modes load a Hugging Face model in (--dtype)
+        self.model_dtype = model_dtype
         self.jobs = JobRunner()
         self.session = Session()
         self.specs: dict[str, list[RankingSpec]] = {}

@@ -125,6 +125,7 @@ class RunnerModeScreen(Screen[None]):
         if self.runner is None or self.runner_model != name:
             self.close_runner()
             device = getattr(self.app, "device_name", "auto")
+            dtype = getattr(self.app, "model_dtype", "auto")
 
             def loading(stage: str, done: int, total: int) -> None:
                 """Loading stages in the header (a GGUF file takes tens of seconds)."""
@@ -136,7 +137,7 @@ class RunnerModeScreen(Screen[None]):
             def factory() -> Backend:
                 from neurotui.models.registry import load_backend
 
-                backend = load_backend(name, device, progress=loading)
+                backend = load_backend(name, device, dtype=dtype, progress=loading)
                 self.device = device_label(backend)  # a str swap: safe from the worker
                 # the neuron card's promoted tokens read this model's weights (no reload)
                 from neurotui.analysis.output_side import remember_backend
