@@ -1,6 +1,6 @@
 """Long monkey storms on the app: random keys through Pilot, RSS before and after.
 
-The CI test (``tests/test_tui_monkey.py``) presses 1,200 keys on the sample store; this
+The CI test (``tests/tui/test_tui_monkey.py``) presses 1,200 keys on the sample store; this
 runs the same storm longer (default 20,000 keys) and prints, per run, the keys per mode,
 the time, and the resident size after the warm-up and after the storm (runner work
 cancelled and waited for; trimmed with ``malloc_trim`` and as it was), plus the RSS every

@@ -2,7 +2,7 @@
 
 Why in the package: the Pilot tests, the snapshot tests and ``bench/bench_tui.py`` need the
 same small seeded stores (with tokens that look like markup) and the same "wait until the
-workers are done" helper; the monkey test (``tests/test_tui_monkey.py``) and its longer run
+workers are done" helper; the monkey test (``tests/tui/test_tui_monkey.py``) and its longer run
 (``bench/bench_monkey.py``) share one key storm (:func:`monkey`).
 """
 

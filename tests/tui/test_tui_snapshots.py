@@ -1,7 +1,7 @@
 """Snapshot tests of the analysis screen: dark and light themes, 80×24 and 160×50.
 
 Seeded in-memory stores keep the pictures deterministic. Update after an intended change
-with ``pytest tests/test_tui_snapshots.py --snapshot-update`` and review the SVGs.
+with ``pytest tests/tui/test_tui_snapshots.py --snapshot-update`` and review the SVGs.
 """
 
 from __future__ import annotations
