@@ -87,29 +87,31 @@ def store_model(store: Store, override: str | Path | None = None) -> str | None:
 
 
 _LOCK = threading.Lock()
-_LOADING: dict[tuple[str, str], threading.Lock] = {}
-_LOADED: dict[tuple[str, str], Backend] = {}
-_BORROWED: dict[tuple[str, str], weakref.ReferenceType[Any]] = {}
+_LOADING: dict[tuple[str, str, str], threading.Lock] = {}
+_LOADED: dict[tuple[str, str, str], Backend] = {}
+_BORROWED: dict[tuple[str, str, str], weakref.ReferenceType[Any]] = {}
 
 
-def _key(model: str | Path, device: str) -> tuple[str, str]:
+def _key(model: str | Path, device: str, dtype: str) -> tuple[str, str, str]:
     path = Path(model).expanduser()
     name = str(path.resolve()) if path.exists() else str(model)
-    return name, str(device)
+    return name, str(device), str(dtype)
 
 
-def remember_backend(model: str | Path, device: str, backend: Backend) -> None:
+def remember_backend(
+    model: str | Path, device: str, backend: Backend, dtype: str = "auto"
+) -> None:
     """Let the output side borrow ``backend`` (loaded elsewhere) while it is alive.
 
     Held weakly: when its owner (a mode's runner) lets it go, it goes.
     """
     with _LOCK:
-        _BORROWED[_key(model, device)] = weakref.ref(backend)
+        _BORROWED[_key(model, device, dtype)] = weakref.ref(backend)
 
 
-def cached_backend(model: str | Path, device: str) -> Backend | None:
-    """A backend of ``model`` on ``device`` already in this process, if any."""
-    key = _key(model, device)
+def cached_backend(model: str | Path, device: str, dtype: str = "auto") -> Backend | None:
+    """A backend of ``model`` on ``device`` in ``dtype`` already in this process, if any."""
+    key = _key(model, device, dtype)
     with _LOCK:
         ref = _BORROWED.get(key)
         found = ref() if ref is not None else None
@@ -120,24 +122,33 @@ def load_model(
     model: str | Path,
     device: str = "auto",
     progress: Callable[[str, int, int], None] | None = None,
+    *,
+    dtype: str = "auto",
+    keep: bool = True,
 ) -> Backend:
-    """``model`` on ``device``, loaded once per process (concurrent callers wait for the
-    first load instead of starting their own)."""
-    found = cached_backend(model, device)
+    """``model`` on ``device`` in ``dtype``, loaded once per process: concurrent callers
+    wait for the first load instead of starting their own (two loads of one GGUF file on
+    two cores took three times as long as one). ``keep=False``: the caller owns the
+    backend (a mode's runner), which is only lent out while it is alive.
+    """
+    found = cached_backend(model, device, dtype)
     if found is not None:
         return found
-    key = _key(model, device)
+    key = _key(model, device, dtype)
     with _LOCK:
         lock = _LOADING.setdefault(key, threading.Lock())
     with lock:
-        found = cached_backend(model, device)
+        found = cached_backend(model, device, dtype)
         if found is not None:
             return found
         from neurotui.models.registry import load_backend
 
-        backend = load_backend(model, device, progress=progress)
-        with _LOCK:
-            _LOADED[key] = backend
+        backend = load_backend(model, device, dtype=dtype, progress=progress)
+        if keep:
+            with _LOCK:
+                _LOADED[key] = backend
+        else:
+            remember_backend(model, device, backend, dtype)
         return backend
 
 
@@ -155,6 +166,7 @@ def output_side(
     *,
     model: str | Path | None = None,
     device: str = "auto",
+    dtype: str = "auto",
     progress: Callable[[str, int, int], None] | None = None,
 ) -> OutputSide:
     """The tokens stored neuron ``neuron`` promotes and suppresses, by the store's model
@@ -168,7 +180,7 @@ def output_side(
     chosen = store_model(store, model)
     if chosen is None:
         return OutputSide(note="no model recorded in the store (give --model)")
-    backend = load_model(chosen, device, progress)
+    backend = load_model(chosen, device, progress, dtype=dtype)
     effect_of = getattr(backend, "neuron_logit_effect", None)
     if effect_of is None:
         raise Unsupported(f"model {Path(chosen).name}: no unembedding to read promoted tokens")

@@ -237,3 +237,48 @@ async def test_app_loads_the_model_in_the_dtype_asked(llama: dict[str, Any]) -> 
         assert screen.outcome.comparison.original.extra["ids"]
         screen.close_runner()
     store.close()
+
+
+@sync
+async def test_card_and_manipulate_share_one_load(
+    llama: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The card's promoted tokens and the Manipulate mode need the same model: it is read
+    once per process (two concurrent loads of a GGUF file on two cores took three times as
+    long as one), whichever asks first."""
+    import neurotui.models.registry as registry
+    import neurotui.store as ns
+    from neurotui.analysis import output_side
+    from neurotui.tui.app import NeurotuiApp
+    from neurotui.tui.widgets.neuron_card import NeuronCard
+
+    output_side.forget_models()
+    loads: list[str] = []
+    real = registry.load_backend
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        loads.append(str(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(registry, "load_backend", counted)
+    store = ns.open(llama["store"])
+    app = NeurotuiApp(stores=[store], open_default=False, device="cpu")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        card = app.screen.query_one(NeuronCard)
+        await _until(pilot, lambda: card.card is not None and not card.card.output_pending)
+        await pilot.press("2")
+        screen = app.screen
+        await _until(
+            pilot,
+            lambda: (
+                getattr(screen, "runner", None) is not None
+                and screen.runner.backend is not None
+                and screen.outcome is not None
+            ),
+        )
+        assert screen.runner.backend is output_side.cached_backend(llama["folder"], "cpu")
+        assert loads == [str(llama["folder"])]
+        screen.close_runner()
+    store.close()
+    output_side.forget_models()

@@ -135,14 +135,13 @@ class RunnerModeScreen(Screen[None]):
                 self.post_message(RunnerEvent(Progress(LOADING, None, done, total, stage)))
 
             def factory() -> Backend:
-                from neurotui.models.registry import load_backend
+                # one load per process: a neuron card that is loading this model already
+                # (its promoted tokens) is waited for and borrowed, and the card borrows
+                # this one while the runner holds it
+                from neurotui.analysis.output_side import load_model
 
-                backend = load_backend(name, device, dtype=dtype, progress=loading)
+                backend = load_model(name, device, loading, dtype=dtype, keep=False)
                 self.device = device_label(backend)  # a str swap: safe from the worker
-                # the neuron card's promoted tokens read this model's weights (no reload)
-                from neurotui.analysis.output_side import remember_backend
-
-                remember_backend(name, device, backend)
                 return backend
 
             self.runner = Runner(factory, on_event=lambda e: self.post_message(RunnerEvent(e)))

@@ -292,6 +292,7 @@ def card_output(
     device: str = "auto",
     ctx: JobContext = NO_JOB,
     k: int = CARD_OUTPUT_K,
+    dtype: str = "auto",
 ) -> tuple[list[tuple[str, float]], list[tuple[str, float]], str]:
     """The tokens ``neuron`` promotes and suppresses, and a note when there are none.
 
@@ -307,7 +308,13 @@ def card_output(
 
     try:
         found = output_side(
-            opened.store, neuron, k, model=model, device=device, progress=titled(ctx, title)
+            opened.store,
+            neuron,
+            k,
+            model=model,
+            device=device,
+            dtype=dtype,
+            progress=titled(ctx, title),
         )
     except NeurotuiError as exc:
         return [], [], f"no promoted tokens: {exc}"

@@ -190,10 +190,13 @@ and the unembedding (the logit lens of one neuron; the model loads on first use)
         """Promoted/suppressed tokens: the model's weights (loaded on first use, in a worker;
         the card says it is loading meanwhile)."""
         opened, neuron, device = request.opened, request.neuron, request.device
+        dtype = str(getattr(self.app, "model_dtype", "auto"))  # the app's --dtype
         name = opened.name
 
         def work(ctx: WorkerContext) -> CardOutputLoaded:
-            promoted, suppressed, note = cards.card_output(opened, neuron, model, device, ctx)
+            promoted, suppressed, note = cards.card_output(
+                opened, neuron, model, device, ctx, dtype=dtype
+            )
             return CardOutputLoaded(name, neuron, promoted, suppressed, note)
 
         request.jobs.start(self, "card-output", work, lambda m: m, title="Promoted tokens")
