@@ -561,6 +561,17 @@ class HFBackend(Backend):
             return self._lm_items(sentences, eos=False)
         return self._align_sources(sentences)
 
+    def _decoder_inputs(self, targets: Sequence[str]) -> tuple[list[Aligned], Batch]:
+        """Teacher forcing: the targets (ending with EOS) and the decoder's input, the
+        targets shifted right behind the decoder start token, padded."""
+        items = [self._target_item(t) for t in targets]
+        check_length(items, self._max_positions, "target")
+        start_id = self.model.config.decoder_start_token_id
+        if start_id is None:
+            start_id = self._pad_id
+        shifted = [Aligned(t.words, [start_id, *t.ids[:-1]], t.word_index) for t in items]
+        return items, pad(shifted, self._pad_id, device=self.device)
+
     def _target_item(self, sentence: str) -> Aligned:
         """Target tokens ending with EOS (the decoder input drops it: nothing consumes it)."""
         item = align(self.tokenizer, sentence, target=True)
@@ -640,13 +651,7 @@ class HFBackend(Backend):
         tgt_items: list[Aligned] = []
         dec_batch: Batch | None = None
         if targets is not None:
-            tgt_items = [self._target_item(t) for t in targets]
-            check_length(tgt_items, self._max_positions, "target")
-            start_id = self.model.config.decoder_start_token_id
-            if start_id is None:
-                start_id = self._pad_id
-            shifted = [Aligned(t.words, [start_id, *t.ids[:-1]], t.word_index) for t in tgt_items]
-            dec_batch = pad(shifted, self._pad_id, device=self.device)
+            tgt_items, dec_batch = self._decoder_inputs(targets)
             state["tgt_words"] = [t.words for t in tgt_items]
             state["tgt_pad"] = [[m == 0 for m in row] for row in dec_batch.attention_mask.tolist()]
         with self.edits(captures), self._running(**state):
@@ -955,13 +960,7 @@ class HFBackend(Backend):
                 return self._continuation_scores(list(sources), list(targets))
             items = self._align_sources(list(sources))
             batch = pad(items, self._pad_id, device=self.device)
-            tgt_items = [self._target_item(t) for t in targets]
-            check_length(tgt_items, self._max_positions, "target")
-            start_id = self.model.config.decoder_start_token_id
-            if start_id is None:
-                start_id = self._pad_id
-            shifted = [Aligned(t.words, [start_id, *t.ids[:-1]], t.word_index) for t in tgt_items]
-            dec_batch = pad(shifted, self._pad_id, device=self.device)
+            tgt_items, dec_batch = self._decoder_inputs(list(targets))
             state: dict[str, Any] = {
                 "src_index": batch.word_index,
                 "src_words": batch.words,
