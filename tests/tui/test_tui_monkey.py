@@ -147,6 +147,40 @@ def test_keys_typed_behind_the_one_closing_a_prompt_do_not_crash(keys: list[str]
     flow()  # run_test re-raises what ended the app
 
 
+def test_a_prompt_dismissed_under_another_screen_stays_closable() -> None:
+    """Regression (8,000-key storm): a dismiss that reached the jump prompt while another
+    modal was on top of it popped *that* screen (Textual pops the top) and marked the
+    prompt closed, so no key could close the prompt any more and the app was stuck."""
+    from neurotui.tui.screens.help import HelpScreen
+
+    @sync
+    async def flow() -> None:
+        app = NeurotuiApp(stores=make_partner_stores(), open_default=False, device="cpu")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            await pilot.press("colon")
+            await pilot.pause(0.2)
+            prompt = app.screen
+            assert type(prompt).__name__ == "PromptScreen"
+            help_screen = HelpScreen("help over the prompt", [("escape", "close")])
+            app.push_screen(help_screen)
+            await pilot.pause(0.2)
+            prompt.dismiss(None)  # a late escape meant for the prompt
+            await pilot.pause(0.2)
+            assert app.screen is help_screen  # the screen on top was not closed under it
+            await pilot.press("escape")  # closes the help
+            await pilot.pause(0.2)
+            assert app.screen is prompt
+            await pilot.press("escape")  # and the prompt still closes
+            await pilot.pause(0.2)
+            assert type(app.screen).__name__ == "AnalysisScreen"
+            await pilot.press("2")
+            await pilot.pause(0.2)
+            assert app.current_mode == "manipulate"
+
+    flow()
+
+
 @pytest.mark.parametrize("theme", ["ansi-dark", "ansi-light"])
 def test_textual_ansi_themes_do_not_crash(theme: str) -> None:
     """Regression: Textual's own "theme" palette command offers ANSI themes, whose

@@ -23,12 +23,19 @@ else:  # at run time a plain mixin, placed before ModalScreen in the bases
 
 
 class DismissOnce(_Screen):
-    """Mixin for a ``ModalScreen``: the first ``dismiss`` wins, later ones do nothing."""
+    """Mixin for a ``ModalScreen``: the first ``dismiss`` wins, later ones do nothing.
+
+    And only while it is the screen on top: Textual's ``dismiss`` pops the *top* screen, so
+    a key that reached the modal after another screen opened over it closed that other
+    screen and marked the modal closed — a prompt no key could close any more (an
+    8,000-key monkey storm). Such a dismiss is dropped; the next key closes the modal once
+    it is on top again.
+    """
 
     _dismissed = False
 
     def dismiss(self, result: Any = None) -> AwaitComplete:
-        if self._dismissed:
+        if self._dismissed or self.app.screen is not self:
             return AwaitComplete(asyncio.sleep(0))
         self._dismissed = True
         return super().dismiss(result)
