@@ -97,6 +97,13 @@ def _wordpiece_tokenizer(specials: list[str], template: str | None, **named: str
     tok.train_from_iterator(
         EN + FR, trainers.WordPieceTrainer(vocab_size=70, special_tokens=specials)
     )
+    # The trainer learns the same pieces every run but numbers the tied ones in a different
+    # order each process (a Rust hash map), so the tiny models built on it -- and whether an
+    # edit happens to change their argmax -- differed from run to run (a CI failure). Number
+    # the pieces canonically: the specials first, then the rest sorted.
+    learned = sorted(set(tok.get_vocab()) - set(specials))
+    vocab = {piece: i for i, piece in enumerate([*specials, *learned])}
+    tok.model = models.WordPiece(vocab=vocab, unk_token=named["unk_token"])
     if template:
         used = [t for t in specials if t in template]
         tok.post_processor = processors.TemplateProcessing(
