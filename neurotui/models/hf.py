@@ -81,6 +81,8 @@ if TYPE_CHECKING:  # pragma: no cover
 MASK = "[MASK]"
 #: fills shown per mask
 FILL_TOP_K = 5
+#: new tokens a causal LM continues a prompt by when no ``max_len`` is given
+LM_CONTINUATION = 20
 #: files that would need unpickling; never loaded
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -740,7 +742,7 @@ class HFBackend(Backend):
         batch = pad(items, self._pad_id, left=lm, device=self.device)
         width = int(batch.input_ids.shape[1])
         longest = max((len(i.ids) for i in items), default=1)
-        max_new = max_len if max_len is not None else (20 if lm else 2 * longest + 10)
+        max_new = max_len if max_len is not None else (LM_CONTINUATION if lm else 2 * longest + 10)
         kwargs: dict[str, Any] = {
             "num_beams": beam,
             "num_return_sequences": 1,
@@ -820,7 +822,7 @@ class HFBackend(Backend):
                     self.model,
                     items[0].ids,
                     draft,
-                    max_new=max(1, max_len if max_len is not None else 20),
+                    max_new=max(1, max_len if max_len is not None else LM_CONTINUATION),
                     eos=eos_ids(config, self.tokenizer),
                     state=self._state,
                     should_stop=should_stop,
