@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from neurotui.commands.common import add_device_arg, add_model_dtype_arg
+from neurotui.commands.common import add_cluster_arg, add_device_arg, add_model_dtype_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """``app [PATH…] [--model M] [--theme T] [--no-mouse] [--device D] [--dtype T]``."""
+    """``app [PATH…] [--model M] [--theme T] [--no-mouse] [--device D] [--dtype T] [--cluster C]``."""
     parser = subparsers.add_parser(
         "app",
         help="open the explorer (default when no command is given)",
@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_device_arg(parser)
     add_model_dtype_arg(parser)
+    add_cluster_arg(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         theme=args.theme,
         device=args.device,
         model_dtype=args.model_dtype,
+        cluster=args.cluster,
         mono=True if args.mono else None,
     )
     app.run(mouse=not args.no_mouse)

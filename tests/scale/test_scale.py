@@ -374,3 +374,52 @@ def test_app_opens_sharded_and_exemplar_stores(
 
     for path in (sharded, exemplar_single):
         asyncio.run(check(path))
+
+
+def test_app_ranks_on_the_cluster_with_a_progress_bar(
+    client, sharded: Path, single: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """`neurotui S --cluster …`: the app's variance ranking runs as the Dask reduction (one
+    task per shard), reports its progress on the job bar, and equals the one-process one."""
+    import asyncio
+
+    from neurotui.analysis.methods import compute_ranking
+    from neurotui.tui.app import NeurotuiApp
+    from neurotui.tui.testing import settle
+    from neurotui.tui.widgets.jobs import JobBar
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    shown: list[tuple[str, int, int]] = []
+    report = JobBar.report
+
+    def spy(self: JobBar, group: str, label: str, done: int, total: int) -> None:
+        shown.append((label, done, total))
+        report(self, group, label, done, total)
+
+    monkeypatch.setattr(JobBar, "report", spy)
+    with ns.open(single) as one:
+        local = compute_ranking(one, "variance")
+
+    async def run() -> None:
+        store = ns.open(sharded)
+        app = NeurotuiApp(stores=[store], open_default=False, device="cpu", cluster=client)
+        async with app.run_test(size=(160, 50)) as pilot:
+            await settle(pilot)
+            app.screen.compute_ranking("variance")
+            for _ in range(400):
+                await settle(pilot)
+                if "variance" in app.session.active.rankings:
+                    break
+            ranking = app.session.active.rankings["variance"]
+            assert ranking.order == local.order
+            np.testing.assert_allclose(ranking.scores, local.scores, rtol=1e-5)
+        store.close()
+
+    asyncio.run(run())
+    with ns.open(sharded) as s:
+        shards = len(s.shards)
+    # the bar counted the reduction's tasks (one per shard; the one-process pass counts
+    # token rows), to the last
+    steps = [(done, total) for label, done, total in shown if "statistics" in label]
+    assert steps and steps[-1] == (shards, shards) and 1 < shards < s.total_tokens

@@ -381,7 +381,7 @@ class AnalysisScreen(Screen[None]):
         self.napp.jobs.start(
             self,
             f"rank:{name}:{key}",
-            ranking_jobs.ranking_job(spec, opened, others, device),
+            ranking_jobs.ranking_job(spec, opened, others, device, self.napp.cluster),
             lambda done: RankingComputed(
                 name, key, done.rankings, done.saved.get(name, False), done.notes
             ),

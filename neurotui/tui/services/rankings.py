@@ -85,8 +85,21 @@ class RankingOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+def on_cluster(spec: RankingSpec, cluster: str | None) -> bool:
+    """Whether ``spec`` runs as Dask reductions on ``cluster`` (the app's ``--cluster``):
+    the single-store corpus-statistics methods do; cross-model and labelled methods stay
+    in one process here (the CLI's ``rank --others … --cluster`` runs cross-model ones)."""
+    from neurotui.analysis.methods import CLUSTER_METHODS
+
+    return cluster is not None and not spec.cross_model and spec.method in CLUSTER_METHODS
+
+
 def rank_stores_now(
-    stores: Sequence[Store], spec: RankingSpec, device: str, progress: ProgressFn | None
+    stores: Sequence[Store],
+    spec: RankingSpec,
+    device: str,
+    progress: ProgressFn | None,
+    cluster: str | None = None,
 ) -> list[Ranking]:
     """Rankings of ``stores`` (one for single-store methods; every store for cross-model
     ones, in order) by the analysis layer."""
@@ -97,7 +110,9 @@ def rank_stores_now(
     from neurotui.analysis.methods import RankOptions
     from neurotui.analysis.methods import compute_ranking as analysis_rank
 
-    options = RankOptions(task=spec.task, device=device)
+    options = RankOptions(
+        task=spec.task, device=device, cluster=cluster if on_cluster(spec, cluster) else None
+    )
     return [analysis_rank(stores[0], spec.method, options, progress=progress)]
 
 
@@ -131,10 +146,16 @@ def rank_and_save_paths(
 
 
 def ranking_job(
-    spec: RankingSpec, opened: OpenStore, others: list[OpenStore], device: str = "auto"
+    spec: RankingSpec,
+    opened: OpenStore,
+    others: list[OpenStore],
+    device: str = "auto",
+    cluster: str | None = None,
 ) -> Job[RankingOutcome]:
-    """The job that computes ranking ``spec`` and saves it: in a child process for large
-    file stores (:func:`.placement.worth_a_process`), else on the worker thread.
+    """The job that computes ranking ``spec`` and saves it: on the Dask cluster when the
+    app has one and the method runs there (:func:`on_cluster`; the worker thread only
+    waits on it and relays its progress), in a child process for large file stores
+    (:func:`.placement.worth_a_process`), else on the worker thread.
 
     Cross-model methods rank every open store at once, so the outcome holds a ranking for
     each of them (partners renamed to the app's store names).
@@ -158,7 +179,7 @@ def ranking_job(
             dict(zip(names, rankings, strict=True)), dict(zip(names, saved, strict=True)), notes
         )
 
-    if worth_a_process(stores):
+    if worth_a_process(stores) and not on_cluster(spec, cluster):
 
         def finish(answer: dict[str, Any], ctx: JobContext) -> RankingOutcome:
             from neurotui.store.ranking import Ranking
@@ -174,7 +195,7 @@ def ranking_job(
         )
 
     def here(ctx: JobContext) -> RankingOutcome:
-        rankings = rank_stores_now(stores, spec, device, titled(ctx, spec.title))
+        rankings = rank_stores_now(stores, spec, device, titled(ctx, spec.title), cluster)
         saved, notes = _save_all(stores, spec.key, rankings)
         return outcome(rankings, saved, notes)
 
