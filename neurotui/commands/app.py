@@ -7,6 +7,8 @@ argparse setup stays light and Textual is imported only inside ``run``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+from typing import Any
 
 from neurotui.commands.common import add_cluster_arg, add_device_arg, add_model_dtype_arg
 
@@ -50,14 +52,31 @@ def run(args: argparse.Namespace) -> int:
         if not Path(path).exists():
             raise NeurotuiError(f"{path}: no such file or directory")
     load_keymap()  # a keymap the app cannot apply is refused here, in one line
-    app = NeurotuiApp(
-        args.paths,
-        model=args.model,
-        theme=args.theme,
-        device=args.device,
-        model_dtype=args.model_dtype,
-        cluster=args.cluster,
-        mono=True if args.mono else None,
-    )
-    app.run(mouse=not args.no_mouse)
+    with _cluster(args.cluster) as cluster:
+        app = NeurotuiApp(
+            args.paths,
+            model=args.model,
+            theme=args.theme,
+            device=args.device,
+            model_dtype=args.model_dtype,
+            cluster=cluster,
+            mono=True if args.mono else None,
+        )
+        app.run(mouse=not args.no_mouse)
     return int(app.return_code or 0)
+
+
+def _cluster(spec: str | None) -> contextlib.AbstractContextManager[Any]:
+    """The session's Dask client, connected before the app starts (or nothing).
+
+    Why before: a local cluster's worker processes cannot be started once Textual captures
+    ``sys.stderr`` (multiprocessing's resource tracker needs its file descriptor: "bad
+    value(s) in fds_to_keep"); and one client for the session spares each ranking the
+    seconds a cluster takes to start, while an unreachable scheduler is one line before the
+    screen opens.
+    """
+    if spec is None:
+        return contextlib.nullcontext()
+    from neurotui.scale.engine import client_for
+
+    return client_for(spec)

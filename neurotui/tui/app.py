@@ -77,7 +77,7 @@ class NeurotuiApp(App[None]):
         theme: str | None = None,
         device: str = "auto",
         model_dtype: str = "auto",
-        cluster: str | None = None,
+        cluster: Any = None,
         mono: bool | None = None,
         open_default: bool = True,
         themes_user_dir: Path | None = None,
@@ -89,7 +89,8 @@ class NeurotuiApp(App[None]):
         self.device_name = device
         #: the compute type the translation modes load a Hugging Face model in (--dtype)
         self.model_dtype = model_dtype
-        #: a ``--cluster`` spec: corpus-statistics rankings run as Dask reductions there
+        #: the session's Dask client (``--cluster``, connected by the command before the app
+        #: starts): corpus-statistics rankings run as Dask reductions there
         self.cluster = cluster
         self.jobs = JobRunner()
         self.session = Session()

@@ -85,7 +85,7 @@ class RankingOutcome:
     notes: list[str] = field(default_factory=list)
 
 
-def on_cluster(spec: RankingSpec, cluster: str | None) -> bool:
+def on_cluster(spec: RankingSpec, cluster: Any) -> bool:
     """Whether ``spec`` runs as Dask reductions on ``cluster`` (the app's ``--cluster``):
     the single-store corpus-statistics methods do; cross-model and labelled methods stay
     in one process here (the CLI's ``rank --others … --cluster`` runs cross-model ones)."""
@@ -99,7 +99,7 @@ def rank_stores_now(
     spec: RankingSpec,
     device: str,
     progress: ProgressFn | None,
-    cluster: str | None = None,
+    cluster: Any = None,
 ) -> list[Ranking]:
     """Rankings of ``stores`` (one for single-store methods; every store for cross-model
     ones, in order) by the analysis layer."""
@@ -150,7 +150,7 @@ def ranking_job(
     opened: OpenStore,
     others: list[OpenStore],
     device: str = "auto",
-    cluster: str | None = None,
+    cluster: Any = None,
 ) -> Job[RankingOutcome]:
     """The job that computes ranking ``spec`` and saves it: on the Dask cluster when the
     app has one and the method runs there (:func:`on_cluster`; the worker thread only
