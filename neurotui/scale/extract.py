@@ -91,12 +91,16 @@ def extract_on_cluster(
              exemplar_options or {}, fault_marker)
             for (a, b), shard in zip(chunks, shards, strict=True)
         ]  # fmt: skip
+        side = folder / f"r{run}-quantiles.npz"
+        quantiles = None
         try:
             parts = run_tasks(
                 client, extract_chunk, args, stage="extract", progress=progress, key="extract"
             )
+            if keep == "dense":
+                quantiles = _corpus_quantiles(client, shards, parts, side, progress)
         except BaseException:
-            _remove(shards)
+            _remove([*shards, side])
             raise
     result = ExtractResult(sentences=len(words))
     source = {"path": str(text), "sha256": sha256_file(text), "lines": len(words)}
@@ -117,10 +121,11 @@ def extract_on_cluster(
                     "model": _model_meta(shards[0], model),
                     "distributed": {"chunks": len(chunks), "workers": workers},
                 },
+                quantiles=quantiles,
             )
             _remove_other_runs(folder, run)
     except BaseException:
-        _remove(shards)
+        _remove([*shards, side])
         raise
     result.paths["encoder"] = out
     result.tokens["encoder"] = sum(p["tokens"] for p in parts)
@@ -129,6 +134,29 @@ def extract_on_cluster(
     result.load_seconds = max(p["load_seconds"] for p in parts)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _corpus_quantiles(
+    client: Any,
+    shards: Sequence[Path],
+    parts: Sequence[dict[str, Any]],
+    side: Path,
+    progress: Callable[[str, int, int], None] | None,
+) -> tuple[Path, dict[str, Any]]:
+    """Quantiles of the whole corpus, equal to one summary pass's, into the side file."""
+    from neurotui.scale.reduce import cluster_quantiles
+    from neurotui.store.h5store import NeurotuiStore
+    from neurotui.store.sharded import write_quantiles
+    from neurotui.store.summary import DEFAULT_LEVELS
+
+    tokens = [int(p["tokens"]) for p in parts]
+    first_rows = [sum(tokens[:i]) for i in range(len(tokens))]
+    with NeurotuiStore(shards[0]) as first:
+        neurons = first.neuron_count
+    quantiles, extra = cluster_quantiles(
+        client, shards, first_rows, sum(tokens), neurons, progress=progress
+    )
+    return write_quantiles(side, DEFAULT_LEVELS, quantiles), extra
 
 
 def _model_meta(shard: Path, model: Any) -> dict[str, Any]:
@@ -148,7 +176,7 @@ def _remove(paths: Sequence[Path]) -> None:
 
 def _remove_other_runs(folder: Path, run: str) -> None:
     """Shards of earlier runs: the manifest just replaced the only one that listed them."""
-    for entry in folder.glob("r*.h5"):
+    for entry in [*folder.glob("r*.h5"), *folder.glob("r*-quantiles.npz")]:
         if not entry.name.startswith(f"r{run}-"):
             with contextlib.suppress(OSError):
                 entry.unlink()

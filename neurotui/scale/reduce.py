@@ -109,6 +109,59 @@ def cluster_moments(
     return mean, std, bad
 
 
+# -- the quantile sample ------------------------------------------------------------
+
+
+def piece_sample(path: str, first_row: int, stride: int) -> np.ndarray:
+    """A task: the rows of shard ``path`` whose *corpus* index (``first_row`` + local) is a
+    multiple of ``stride`` — its part of the sample one pass over the corpus would keep."""
+    from neurotui.store.h5store import NeurotuiStore
+
+    with NeurotuiStore(Path(path)) as store:
+        total = store.total_tokens
+        first = (-int(first_row)) % stride
+        cols = np.arange(store.neuron_count)
+        out = np.empty((len(range(first, total, stride)), cols.size), np.float32)
+        for a in range(0, total, TASK_CHUNK_ROWS):
+            b = min(total, a + TASK_CHUNK_ROWS)
+            i0 = (first - a) % stride
+            if a + i0 >= b:
+                continue
+            picked = read_rows(store, a, b, cols)[i0::stride]
+            dest = (a + i0 - first) // stride
+            out[dest : dest + picked.shape[0]] = picked
+    return out
+
+
+def cluster_quantiles(
+    cluster: Any,
+    shards: Sequence[str | Path],
+    first_rows: Sequence[int],
+    total_tokens: int,
+    neurons: int,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[np.ndarray, dict[str, object]]:
+    """The quantiles one summary pass over the whole corpus would give (the same rows,
+    :func:`~neurotui.store.summary.sample_stride`, the same interpolation), gathered from
+    the shards on the cluster: ``(quantiles (levels, neurons), extra)``."""
+    from neurotui.scale.engine import client_for, run_tasks
+    from neurotui.store.summary import (
+        DEFAULT_LEVELS,
+        quantile_extra,
+        sample_quantiles,
+        sample_stride,
+    )
+
+    stride = sample_stride(total_tokens, neurons)
+    args = [(str(p), int(r), stride) for p, r in zip(shards, first_rows, strict=True)]
+    with client_for(cluster) as client:
+        parts = run_tasks(
+            client, piece_sample, args, stage="quantiles", progress=progress, key="sample"
+        )
+    sample = np.concatenate(parts) if parts else np.zeros((0, neurons), np.float32)
+    return sample_quantiles(sample, DEFAULT_LEVELS), quantile_extra(sample.shape[0], stride)
+
+
 # -- cross-model statistics (MaxCorr, MinCorr, LinReg, SVCCA) ----------------------------
 
 #: rows per update inside a cross-model task (the single pass's chunk length)

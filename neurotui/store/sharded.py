@@ -15,8 +15,12 @@ Shard paths are relative to the manifest's folder. Every count and size is check
 open: a manifest that lies about its shards is a one-line error naming the shard.
 
 Summaries: each shard carries its own; the store's summary merges them (count, mean, σ by
-Chan's parallel formula, min, max and top/bottom examples exactly; quantiles as the
-token-weighted mean of the shards' quantiles, marked ``quantiles_merged`` in ``extra``).
+Chan's parallel formula, min, max and top/bottom examples exactly). Quantiles: a
+distributed extraction gathers the very rows one summary pass would sample (every
+``stride``-th corpus row) from the shards and writes their quantiles to a side file the
+manifest lists (``"quantiles": {"path", "bytes", …}``), so they equal the single pass's;
+without one (shards written by other means) they are the token-weighted mean of the
+shards' quantiles, marked ``quantiles_merged`` in ``extra`` (approximate).
 """
 
 from __future__ import annotations
@@ -57,11 +61,14 @@ def write_manifest(
     shards: Sequence[str | Path],
     *,
     metadata: dict[str, Any] | None = None,
+    quantiles: tuple[Path, dict[str, Any]] | None = None,
 ) -> Path:
     """Check the finished ``shards`` (in corpus order) and write the manifest atomically.
 
     Each shard is opened to read its counts and sites, so a manifest never lists a shard
-    that does not open or that disagrees with the others.
+    that does not open or that disagrees with the others. ``quantiles``: the side file of
+    the whole corpus's quantiles (:func:`write_quantiles`) and what its summary says of
+    them (sample rows, stride, rank error).
     """
     from neurotui.atomicfile import write_text
     from neurotui.store.h5store import NeurotuiStore
@@ -101,8 +108,28 @@ def write_manifest(
         "metadata": meta,
         "shards": entries,
     }
+    if quantiles is not None:
+        side, extra = quantiles
+        doc["quantiles"] = {
+            "path": _relative(Path(side), base),
+            "bytes": Path(side).stat().st_size,
+            **extra,
+        }
     write_text(path, json.dumps(doc, separators=(",", ":"), default=str) + "\n", error=StoreError)
     return path
+
+
+def write_quantiles(path: Path, levels: np.ndarray, quantiles: np.ndarray) -> Path:
+    """Write the corpus quantiles side file atomically (``.npz``: levels, quantiles)."""
+    import io
+
+    from neurotui.atomicfile import write_bytes
+
+    buf = io.BytesIO()
+    np.savez(
+        buf, levels=np.asarray(levels, np.float64), quantiles=np.asarray(quantiles, np.float32)
+    )
+    return write_bytes(path, buf.getvalue(), error=StoreError)
 
 
 def _relative(shard: Path, base: Path) -> str:
@@ -183,6 +210,10 @@ class ShardedStore(BaseStore):
                 f"tokens, its shards hold {int(counts.sum())} / {int(rows.sum())}"
             )
         self.dtype = self.shards[0].dtype
+        #: the corpus quantiles side file (checked now, read with the summary)
+        self._quantiles_file = (
+            self._quantiles_side(doc["quantiles"]) if "quantiles" in doc else None
+        )
 
     def _open_shard(
         self, j: int, entry: dict[str, Any], pairs: list[tuple[str, int]]
@@ -273,7 +304,52 @@ class ShardedStore(BaseStore):
         if not self.has_summary:
             return None
         parts = [shard.summary for shard in self.shards]
-        return merge_row_summaries(parts, [int(r) for r in self._first_row[:-1]])  # type: ignore[arg-type]
+        merged = merge_row_summaries(parts, [int(r) for r in self._first_row[:-1]])  # type: ignore[arg-type]
+        entry = self._doc.get("quantiles")
+        if entry is not None and self._quantiles_file is not None:
+            levels, quantiles = self._read_quantiles(self._quantiles_file, entry["path"])
+            stats = merged.stats
+            stats.quantile_levels, stats.quantiles = levels, quantiles
+            stats.extra = {k: v for k, v in stats.extra.items() if k != "quantiles_merged"}
+            stats.extra.update(
+                {k: entry[k] for k in ("quantile_sample", "quantile_stride",
+                                       "quantile_rank_error", "quantiles_exact") if k in entry}
+            )  # fmt: skip
+        return merged
+
+    def _quantiles_side(self, entry: Any) -> Path:
+        """The corpus quantiles side file the manifest lists, checked like a shard."""
+        where = f"{self._shown}: quantiles"
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise StoreError(f"{where}: manifest field 'quantiles' is not {{path, bytes, …}}")
+        file = Path(entry["path"])
+        if not file.is_absolute():
+            file = self.path.parent / file
+        if not file.is_file():
+            raise StoreError(f"{where} ({entry['path']}): no such file")
+        size = file.stat().st_size
+        if size != entry.get("bytes"):
+            raise StoreError(
+                f"{where} ({entry['path']}): {size} bytes on disk, the manifest says "
+                f"{entry.get('bytes')} (replaced or truncated after the manifest was written)"
+            )
+        return file
+
+    def _read_quantiles(self, file: Path, shown: str) -> tuple[np.ndarray, np.ndarray]:
+        """The corpus quantiles, checked against the store's neurons."""
+        where = f"{self._shown}: quantiles ({shown})"
+        try:
+            with np.load(file, allow_pickle=False) as doc:
+                levels = np.asarray(doc["levels"], np.float64)
+                quantiles = np.asarray(doc["quantiles"], np.float32)
+        except (OSError, ValueError, KeyError) as exc:
+            raise StoreError(f"{where}: unreadable ({exc})") from None
+        if levels.ndim != 1 or quantiles.shape != (levels.size, self.neuron_count):
+            raise StoreError(
+                f"{where}: shape {quantiles.shape} for {levels.size} levels "
+                f"× {self.neuron_count} neurons"
+            )
+        return levels, quantiles
 
     @property
     def label_tasks(self) -> list[str]:

@@ -252,8 +252,7 @@ class SummaryAccumulator:
         self.m2 = np.zeros(n, dtype=np.float64)
         self.top = _Extremes(self.k, n, largest=True)
         self.bottom = _Extremes(self.k, n, largest=False)
-        cap = max(256, int(sample_bytes) // max(1, 4 * n))
-        self.stride = max(1, math.ceil(self.total_tokens / cap)) if self.total_tokens else 1
+        self.stride = sample_stride(self.total_tokens, n, sample_bytes)
         rows = math.ceil(self.total_tokens / self.stride) if self.total_tokens else 0
         # Every row is written during a complete pass (finish() checks coverage), so no
         # fill is needed; rows × neurons so each block lands as one strided copy.
@@ -393,9 +392,6 @@ class SummaryAccumulator:
         quantiles = self._quantiles()
         # A neuron not fed every row (an incomplete pass) has no trustworthy quantiles.
         quantiles[:, (count + self.nonfinite) != self.total_tokens] = np.nan
-        n_sample = int(self.sample.shape[0])
-        exact = self.stride == 1
-        rank_error = 0.0 if exact else math.sqrt(math.log(2 / 0.01) / (2 * max(1, n_sample)))
         stats = NeuronStats(
             mean=mean,
             std=std,
@@ -405,12 +401,7 @@ class SummaryAccumulator:
             quantiles=quantiles,
             count=count.copy(),
             nonfinite=self.nonfinite.copy(),
-            extra={
-                "quantile_sample": n_sample,
-                "quantile_stride": int(self.stride),
-                "quantile_rank_error": rank_error,
-                "quantiles_exact": exact,
-            },
+            extra=quantile_extra(int(self.sample.shape[0]), self.stride),
         )
         return Summary(
             stats=stats,
@@ -421,33 +412,62 @@ class SummaryAccumulator:
         )
 
     def _quantiles(self) -> np.ndarray:
-        """Linear-interpolated quantiles (numpy's default) of the sample, per neuron.
+        return sample_quantiles(self.sample, self.levels)
 
-        A full sort of each neuron's sample row beats ``np.quantile``'s multi-kth
-        partition several times over (vectorised sorting); NaN sorts last and is cut off.
-        """
-        levels = self.levels
-        out = np.full((levels.size, self.neurons), np.nan, dtype=np.float32)
-        if self.sample.shape[0] == 0:
-            return out
-        step = 512  # neurons at once keeps the sorted copy small
-        for c0 in range(0, self.neurons, step):
-            block = np.ascontiguousarray(self.sample[:, c0 : c0 + step].T)
-            bad = ~np.isfinite(block)
-            if bad.any():  # ±Inf would sort among the values: make every non-finite NaN
-                block[bad] = np.nan
-            block.sort(axis=1)
-            count = block.shape[1] - bad.sum(axis=1)
-            pos = levels[None, :] * np.maximum(count - 1, 0)[:, None]
-            lo = np.floor(pos).astype(np.int64)
-            hi = np.minimum(lo + 1, np.maximum(count - 1, 0)[:, None])
-            frac = (pos - lo).astype(np.float32)
-            a = np.take_along_axis(block, lo, axis=1)
-            b = np.take_along_axis(block, hi, axis=1)
-            q = a + (b - a) * frac
-            q[count == 0] = np.nan
-            out[:, c0 : c0 + step] = q.T
+
+def sample_stride(total_tokens: int, neurons: int, sample_bytes: int = DEFAULT_SAMPLE_BYTES) -> int:
+    """Every how many corpus rows the quantile sample takes one (1: every row, exact).
+
+    The sample keeps the corpus rows whose index is a multiple of the stride, so any split
+    of the corpus (shards, :func:`neurotui.scale.reduce.cluster_quantile_sample`) can
+    gather the very rows one pass would.
+    """
+    cap = max(256, int(sample_bytes) // max(1, 4 * int(neurons)))
+    return max(1, math.ceil(int(total_tokens) / cap)) if total_tokens else 1
+
+
+def quantile_extra(rows: int, stride: int) -> dict[str, object]:
+    """What a summary says of its quantiles: sample rows, stride, DKW rank error (α = 0.01)."""
+    exact = stride == 1
+    rank_error = 0.0 if exact else math.sqrt(math.log(2 / 0.01) / (2 * max(1, rows)))
+    return {
+        "quantile_sample": int(rows),
+        "quantile_stride": int(stride),
+        "quantile_rank_error": rank_error,
+        "quantiles_exact": exact,
+    }
+
+
+def sample_quantiles(sample: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Linear-interpolated quantiles (numpy's default) of ``sample`` (rows × neurons), per
+    neuron: ``(levels, neurons)`` float32.
+
+    A full sort of each neuron's sample row beats ``np.quantile``'s multi-kth
+    partition several times over (vectorised sorting); NaN sorts last and is cut off.
+    """
+    levels = np.asarray(levels, dtype=np.float64)
+    neurons = int(sample.shape[1])
+    out = np.full((levels.size, neurons), np.nan, dtype=np.float32)
+    if sample.shape[0] == 0:
         return out
+    step = 512  # neurons at once keeps the sorted copy small
+    for c0 in range(0, neurons, step):
+        block = np.ascontiguousarray(sample[:, c0 : c0 + step].T)
+        bad = ~np.isfinite(block)
+        if bad.any():  # ±Inf would sort among the values: make every non-finite NaN
+            block[bad] = np.nan
+        block.sort(axis=1)
+        count = block.shape[1] - bad.sum(axis=1)
+        pos = levels[None, :] * np.maximum(count - 1, 0)[:, None]
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(count - 1, 0)[:, None])
+        frac = (pos - lo).astype(np.float32)
+        a = np.take_along_axis(block, lo, axis=1)
+        b = np.take_along_axis(block, hi, axis=1)
+        q = a + (b - a) * frac
+        q[count == 0] = np.nan
+        out[:, c0 : c0 + step] = q.T
+    return out
 
 
 def summarize(

@@ -73,7 +73,8 @@ def sharded(client, text: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
         client, MODEL, text, out, chunk_lines=8, progress=lambda *a: seen.append(a), **OPTS
     )
     assert result.tokens["encoder"] > 0
-    assert seen[-1] == ("extract", 5, 5)  # 40 lines in chunks of 8, reported as they end
+    assert ("extract", 5, 5) in seen  # 40 lines in chunks of 8, reported as they end
+    assert seen[-1] == ("quantiles", 5, 5)  # then the corpus quantile sample, per shard
     return out
 
 
@@ -99,8 +100,53 @@ def test_sharded_extraction_equals_single_process(sharded: Path, single: Path) -
         np.testing.assert_array_equal(s.summary.top_rows, one.summary.top_rows)
         np.testing.assert_array_equal(s.summary.bottom_rows, one.summary.bottom_rows)
         assert s.top_examples("lm.l1:3", 5) == one.top_examples("lm.l1:3", 5)
+        # Quantiles too: the shards' rows the single pass samples, gathered on the cluster.
+        np.testing.assert_allclose(s.stats.quantiles, one.stats.quantiles, rtol=1e-6)
+        assert s.stats.extra["quantiles_exact"] is True and "quantiles_merged" not in s.stats.extra
         np.testing.assert_array_equal(s.neuron_values(300), one.neuron_values(300))
         assert s.metadata["source"]["path"] == str(Path(one.metadata["source"]["path"]))
+
+
+def test_quantile_sample_gathered_from_shards_is_the_single_pass_sample(
+    sharded: Path, single: Path
+) -> None:
+    """With a stride (a corpus too big to keep every row), each shard gives the rows whose
+    corpus index is a multiple of it — the single pass's sample, whatever the shard bounds."""
+    from neurotui.scale.reduce import piece_sample
+    from neurotui.store.summary import DEFAULT_LEVELS, sample_quantiles
+
+    with ns.open(sharded) as s, ns.open(single) as one:
+        rows = np.concatenate([one.activations(i) for i in range(one.sentences)])
+        for stride in (3, 7):
+            parts = [
+                piece_sample(str(path), first, stride)
+                for path, first in zip(s.shard_paths, s.shard_first_rows, strict=True)
+            ]
+            sample = np.concatenate(parts)
+            np.testing.assert_allclose(sample, rows[::stride], rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(
+                sample_quantiles(sample, DEFAULT_LEVELS),
+                np.quantile(rows[::stride], DEFAULT_LEVELS, axis=0),
+                rtol=1e-4,
+                atol=1e-6,
+            )
+
+
+def test_lying_quantiles_side_file_is_one_line_error(
+    sharded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    copy = tmp_path / "acts.h5"
+    shutil.copy(sharded, copy)
+    shutil.copytree(sharded.parent / "acts.h5.shards", tmp_path / "acts.h5.shards")
+    side = next((tmp_path / "acts.h5.shards").glob("*-quantiles.npz"))
+    with ns.open(copy) as store:
+        assert store.stats.extra["quantiles_exact"] is True
+    side.write_bytes(side.read_bytes() + b"x")
+    assert main(["info", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("neurotui: error: ") and err.count("\n") == 1 and "quantiles" in err
 
 
 def test_sharded_store_in_info(sharded: Path, capsys: pytest.CaptureFixture[str]) -> None:
