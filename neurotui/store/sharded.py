@@ -221,18 +221,7 @@ class ShardedStore(BaseStore):
         from neurotui.store.h5store import NeurotuiStore
 
         where = f"{self._shown}: shard {j} ({entry['path']})"
-        file = Path(entry["path"])
-        if not file.is_absolute():
-            file = self.path.parent / file
-        if not file.is_file():
-            raise StoreError(f"{where}: no such file")
-        size = file.stat().st_size
-        if size != entry["bytes"]:
-            raise StoreError(
-                f"{where}: {size} bytes on disk, the manifest says {entry['bytes']} "
-                "(replaced or truncated after the manifest was written)"
-            )
-        store = NeurotuiStore(file)
+        store = NeurotuiStore(self._listed_file(entry, where))
         have = [(s.name, s.size) for s in store.sites]
         problem = None
         if have != pairs:
@@ -319,19 +308,22 @@ class ShardedStore(BaseStore):
 
     def _quantiles_side(self, entry: Any) -> Path:
         """The corpus quantiles side file the manifest lists, checked like a shard."""
-        where = f"{self._shown}: quantiles"
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-            raise StoreError(f"{where}: manifest field 'quantiles' is not {{path, bytes, …}}")
+            raise StoreError(f"{self._shown}: manifest field 'quantiles' is not {{path, bytes, …}}")
+        return self._listed_file(entry, f"{self._shown}: quantiles ({entry['path']})")
+
+    def _listed_file(self, entry: dict[str, Any], where: str) -> Path:
+        """A file the manifest lists (path relative to it), there and of the listed size."""
         file = Path(entry["path"])
         if not file.is_absolute():
             file = self.path.parent / file
         if not file.is_file():
-            raise StoreError(f"{where} ({entry['path']}): no such file")
+            raise StoreError(f"{where}: no such file")
         size = file.stat().st_size
         if size != entry.get("bytes"):
             raise StoreError(
-                f"{where} ({entry['path']}): {size} bytes on disk, the manifest says "
-                f"{entry.get('bytes')} (replaced or truncated after the manifest was written)"
+                f"{where}: {size} bytes on disk, the manifest says {entry.get('bytes')} "
+                "(replaced or truncated after the manifest was written)"
             )
         return file
 
