@@ -23,13 +23,34 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEUROTUI_INTERVENTION_LOG", str(tmp_path / "log.jsonl"))
 
 
-@pytest.fixture(scope="module")
-def store():  # type: ignore[no-untyped-def]
-    """The bundled sample store (built on first use in the real cache, shared)."""
-    import neurotui.store as ns
+def pristine_sample(folder: Path) -> Path:
+    """A copy, in ``folder``, of the bundled sample store without any saved ranking.
+
+    Why: the sample is built once in the real cache and shared, and the app saves into it
+    the rankings a user computes there; a test must not see them (one variance ranking
+    saved from the app changed the ablation mode's default ranking and broke its snapshot).
+    """
+    import shutil
+
+    from neurotui.store.edit import annotate_file
+    from neurotui.store.h5store import NeurotuiStore
     from neurotui.store.samples import sample_store
 
-    opened = ns.open(sample_store())
+    copy = Path(shutil.copy(sample_store(), folder / "sample.h5"))
+    with NeurotuiStore(copy) as opened:
+        saved = list(opened.ranking_names)
+    if saved:
+        annotate_file(copy, remove_rankings=saved)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The bundled sample store (built on first use in the real cache, shared), as a
+    private copy without saved rankings (:func:`pristine_sample`)."""
+    import neurotui.store as ns
+
+    opened = ns.open(pristine_sample(tmp_path_factory.mktemp("sample")))
     yield opened
     opened.close()
 

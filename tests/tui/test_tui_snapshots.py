@@ -74,15 +74,16 @@ def test_monochrome(snap_compare) -> None:  # type: ignore[no-untyped-def]
 
 
 # -- control mode -------------------------------------------------------------------------
-def test_control_mode(snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_control_mode(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Control mode after tense → present on 10 sentences of the sample model: header with
     device/runner, choices, flip rate next to the seeds' figures, a flipped example."""
     import time
 
-    import neurotui.store as ns
-    from neurotui.store.samples import sample_store
+    from tui_helpers import pristine_sample
 
-    store = ns.open(sample_store())
+    import neurotui.store as ns
+
+    store = ns.open(pristine_sample(tmp_path))
 
     async def run_control(pilot) -> None:  # type: ignore[no-untyped-def]
         await pilot.press("4")
