@@ -452,10 +452,20 @@ class ExemplarState:
                 g.create_dataset("tokens", data=np.array(self.vocab, dtype=object),
                                  dtype=h5py.string_dtype("utf-8"))  # fmt: skip
                 for side, e in self.ext.items():
-                    for key, arr in e.items():
-                        if key == "win" and dtype == "float16":
-                            arr = arr.astype(np.float16)
-                        g.create_dataset(f"{side}_{key}", data=arr)
+                    for key in ("sent", "pos", "val", "start", "len"):
+                        g.create_dataset(f"{side}_{key}", data=e[key])
+                    # windows packed end to end (no padding): context (r, j) is entries
+                    # off[r, j] … off[r, j] + len[r, j] of win and tok
+                    lengths = e["len"].astype(np.int64)
+                    g.create_dataset(
+                        f"{side}_off", data=np.cumsum(lengths).reshape(lengths.shape) - lengths
+                    )
+                    inside = np.arange(self.span) < lengths[..., None]
+                    win = e["win"][inside]
+                    g.create_dataset(
+                        f"{side}_win", data=win.astype(np.float16) if dtype == "float16" else win
+                    )
+                    g.create_dataset(f"{side}_tok", data=e["tok"][inside])
         return path
 
     @classmethod
@@ -478,8 +488,11 @@ class ExemplarState:
                 for name in ("count", "nonfinite", "mean", "m2", "min", "max", "hist"):
                     setattr(state, name, g[name][()])
                 for side, e in state.ext.items():
-                    for key in e:
+                    for key in ("sent", "pos", "val", "start", "len"):
                         e[key] = g[f"{side}_{key}"][()].astype(e[key].dtype, copy=False)
+                    inside = np.arange(state.span) < e["len"][..., None]
+                    e["win"][inside] = g[f"{side}_win"][()]
+                    e["tok"][inside] = g[f"{side}_tok"][()]
                 state.vocab = [t.decode() if isinstance(t, bytes) else str(t)
                                for t in g["tokens"][()]]  # fmt: skip
                 state._vocab_ids = {t: i for i, t in enumerate(state.vocab)}
@@ -675,12 +688,16 @@ def exemplar_contexts(store: Any, neuron: int | str, k: int = DEFAULT_K,
         val = g[f"{side}_val"][:kk, gid]
         start = g[f"{side}_start"][:kk, gid]
         length = g[f"{side}_len"][:kk, gid]
-        win = np.asarray(g[f"{side}_win"][:kk, gid, :], np.float32)
-        tok = g[f"{side}_tok"][:kk, gid, :]
+        off = g[f"{side}_off"][:kk, gid]
+        live = int(np.count_nonzero(sent >= 0))
+        win = [np.asarray(g[f"{side}_win"][off[r] : off[r] + length[r]], np.float32)
+               for r in range(live)]  # fmt: skip
+        tok = [g[f"{side}_tok"][off[r] : off[r] + length[r]] for r in range(live)]
+        if any(t.size != n for t, n in zip(tok, length.tolist(), strict=False)):
+            raise ValueError(f"{side} windows shorter than their lengths")
         table = g["tokens"]
         stored = {int(s): i for i, s in enumerate(g["sentence_ids"][()].tolist())}
-        live = int(np.count_nonzero(sent >= 0))
-        used = np.unique(np.concatenate([tok[r, : int(length[r])] for r in range(live)] or [[]]))
+        used = np.unique(np.concatenate([*tok, np.zeros(0, np.int32)]))
         used = used.astype(np.int64)
         if used.size and (used[0] < 0 or used[-1] >= table.shape[0]):
             raise ValueError(f"{side} window token ids outside the token table")
@@ -691,7 +708,6 @@ def exemplar_contexts(store: Any, neuron: int | str, k: int = DEFAULT_K,
         }
         out = []
         for r in range(live):
-            n = int(length[r])
             out.append(
                 Window(
                     corpus_sentence=int(sent[r]),
@@ -699,8 +715,8 @@ def exemplar_contexts(store: Any, neuron: int | str, k: int = DEFAULT_K,
                     position=int(pos[r]),
                     value=float(val[r]),
                     start=int(start[r]),
-                    tokens=[lookup[int(i)] for i in tok[r, :n].tolist()],
-                    values=win[r, :n].copy(),
+                    tokens=[lookup[int(i)] for i in tok[r].tolist()],
+                    values=win[r],
                 )
             )
     except (KeyError, ValueError) as exc:

@@ -312,7 +312,10 @@ def test_exemplar_state_is_linear_in_neurons(tmp_path: Path) -> None:
         with ns.open(out) as st:
             assert st.sentences == 4 and st.total_tokens == 4 * length  # the sample only
             g = st._file["exemplar"]
-            assert g["top_win"].shape == (k, n, 2 * window + 1)
+            # windows packed end to end: at most k × n × (2W + 1) values, no padding
+            packed = int(state.ext["top"]["len"].sum())
+            assert g["top_win"].shape == g["top_tok"].shape == (packed,)
+            assert n * k * 4 <= packed <= n * k * (2 * window + 1)
             assert sum(len(t) for t in g["tokens"][()]) < 2 * (2 * n) * (2 * window + 1) * 8
     moments = 4 * 8 + 2 * 4 + 8 * (EDGES.size + 1)  # count … m2, min, max, histogram
     per_context = 8 + 8 + 4 + 8 + 4 + (2 * window + 1) * (4 + 4)  # ids, value, window
