@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             f"  exemplars  corpus of {corpus.get('sentences', '?'):,} sentences / "
             f"{corpus.get('tokens', '?'):,} tokens; statistics are corpus-wide"
         )
-        if ex.get("window") is not None:
+        if ex.get("format", 1) >= 2:
             print(
                 f"             top/bottom {ex.get('k')} contexts per neuron with its own values "
                 f"over ±{ex['window']} tokens; dense rows of {doc['sentences']:,} sampled "

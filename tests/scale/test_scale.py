@@ -507,12 +507,18 @@ def test_old_exemplar_layout(exemplar_single: Path, tmp_path: Path,
 
     old = tmp_path / "old.h5"
     shutil.copyfile(exemplar_single, old)
-    with h5py.File(old, "a") as f:
+    with h5py.File(old, "a") as f:  # what the first layout wrote: no format, no window
         del f["exemplar"].attrs["format"]
+        meta = json.loads(f.attrs["metadata"])
+        meta["exemplars"] = {"k": 2, "sample": 3, "kept_sentences": 3}
+        f.attrs["metadata"] = json.dumps(meta)
     with pytest.raises(StoreError, match="layout 1.*re-extract it with --keep exemplars"):
         ExemplarState.read(old)
     with pytest.raises(StoreError, match="re-extract"):
         merge_exemplar_files([old, exemplar_single], tmp_path / "merged.h5")
     assert not (tmp_path / "merged.h5").exists()
     assert main(["info", str(old)]) == 0
-    assert "exemplars" in capsys.readouterr().out
+    assert "older layout: re-extract" in capsys.readouterr().out
+    assert main(["info", str(exemplar_single)]) == 0
+    out = capsys.readouterr().out
+    assert "its own values over ±12 tokens; dense rows of 3 sampled sentences" in out
