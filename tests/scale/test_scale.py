@@ -415,6 +415,7 @@ def test_app_opens_sharded_and_exemplar_stores(
     from neurotui.tui.app import NeurotuiApp
     from neurotui.tui.testing import settle
     from neurotui.tui.widgets.neuron_card import NeuronCard
+    from neurotui.tui.widgets.neuron_list import NeuronList
     from neurotui.tui.widgets.sentence_view import SentenceView
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
@@ -433,6 +434,19 @@ def test_app_opens_sharded_and_exemplar_stores(
             assert card.card is not None and card.card.neuron == 0
             if path == exemplar_single:
                 _check_window_card(card, store)
+                # Enter on a context whose sentence is not stored says so and stays put.
+                view = app.screen.query_one(SentenceView)
+                jumps = card.query_one("#card-jumps")
+                ids = [jumps.get_option_at_index(i).id or "" for i in range(jumps.option_count)]
+                outside = next(i for i, o in enumerate(ids) if o.startswith("ctx:top:-"))
+                before = (view.cursor_sentence, view.cursor_position)
+                jumps.focus()
+                jumps.highlighted = outside
+                await pilot.press("enter")
+                await settle(pilot)
+                assert (view.cursor_sentence, view.cursor_position) == before
+                assert any("window of lm.l1:0 only" in n.message for n in app._notifications)
+                app.screen.query_one(NeuronList).focus()
             else:
                 assert card.card.top[:2] == store.top_examples(0, 2)
             assert card.card.top_words
