@@ -52,8 +52,11 @@ DEFAULT_WINDOW = 12
 FORMAT = 2
 #: fixed histogram edges: 0 and ± 10^(−3…3) in 24 log steps; two open end bins
 EDGES = np.concatenate([-np.logspace(3, -3, 25), [0.0], np.logspace(-3, 3, 25)])
-#: rows gathered before one update (a lexsort of (k + rows) × neurons per update)
+#: rows gathered before one update (a partition of (k + rows) × neurons per update) …
 _BATCH_ROWS = 2048
+#: … or fewer for wide sites: an update's temporaries are ~20 copies of rows × neurons
+#: (2048 × 17,856 SmolLM2 residual values made a 3 GB peak; 2²² cells, ~350 MB)
+_BATCH_CELLS = 1 << 22
 #: methods that read only the corpus-wide statistics an exemplar store keeps
 SUMMARY_METHODS = ("variance", "meandist", "random")
 #: the per-context fields of a top/bottom list: (k, neurons) and (k, neurons, 2W + 1)
@@ -573,7 +576,7 @@ class ExemplarWriter:
         self._toks.append(list(tokens))
         self._acts.append(np.asarray(row, np.float32))
         self._rows += len(tokens)
-        if self._rows >= _BATCH_ROWS:
+        if self._rows >= _BATCH_ROWS or self._rows * self.state.width >= _BATCH_CELLS:
             self._flush()
 
     def _flush(self) -> None:
