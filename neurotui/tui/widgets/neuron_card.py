@@ -468,7 +468,9 @@ and the unembedding (the logit lens of one neuron; the model loads on first use)
         if kind == "ctx":
             _section, s, p = rest.split(":")
             if int(s) < 0:  # an exemplar store's context whose sentence is not stored
-                self.notify(str(self.card.extra.get("window_note", "")) if self.card else "")
+                self.notify(
+                    str(self.card.extra.get("window_note", "")) if self.card else "", markup=False
+                )
                 return
             self.post_message(JumpToSentence(int(s), int(p)))
         elif kind == "partner":
