@@ -148,7 +148,26 @@ class CorpusIndex:
     def extreme_contexts(
         self, neuron: int | str, k: int = 10, *, bottom: bool = False, window: int = 5
     ) -> list[Context]:
-        """Top (or bottom) ``k`` activating occurrences in context."""
+        """Top (or bottom) ``k`` activating occurrences in context.
+
+        An exemplar store answers from the neuron's own windows (its contexts need not lie
+        in the stored sentences): ``sentence`` is then the corpus sentence id and the
+        window at most the ±W tokens kept at extraction.
+        """
+        from neurotui.store.exemplar import exemplar_contexts, layout_version
+
+        if layout_version(self.store) >= 2:
+            return [
+                Context(
+                    sentence=w.corpus_sentence,
+                    position=w.position,
+                    value=w.value,
+                    left=tuple(w.tokens[max(0, w.at - window) : w.at]),
+                    word=w.tokens[w.at],
+                    right=tuple(w.tokens[w.at + 1 : w.at + 1 + window]),
+                )
+                for w in exemplar_contexts(self.store, neuron, k, bottom=bottom)
+            ]
         examples = self.store.top_examples(neuron, k, bottom=bottom)
         return [self.context(e.sentence, e.position, e.value, window) for e in examples]
 

@@ -98,9 +98,7 @@ def _key(model: str | Path, device: str, dtype: str) -> tuple[str, str, str]:
     return name, str(device), str(dtype)
 
 
-def remember_backend(
-    model: str | Path, device: str, backend: Backend, dtype: str = "auto"
-) -> None:
+def remember_backend(model: str | Path, device: str, backend: Backend, dtype: str = "auto") -> None:
     """Let the output side borrow ``backend`` (loaded elsewhere) while it is alive.
 
     Held weakly: when its owner (a mode's runner) lets it go, it goes.

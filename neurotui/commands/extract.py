@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from neurotui.argtypes import positive_int
+from neurotui.argtypes import nonneg_int, positive_int
 from neurotui.commands.common import (
     add_cluster_arg,
     add_device_arg,
@@ -90,8 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="dense",
         help=(
             "dense: every token's activations (default); exemplars: per-neuron statistics, "
-            "histogram, top/bottom-k and sampled contexts, and dense rows of those "
-            "sentences only (size independent of the corpus length)"
+            "histogram, top/bottom-k contexts with that neuron's values over a window, and "
+            "dense rows of a uniform sample of sentences only (size independent of the "
+            "corpus length)"
         ),
     )
     p.add_argument(
@@ -101,6 +102,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--exemplar-sample", type=positive_int, default=64, metavar="S",
         help="sentences sampled uniformly (kept dense) with --keep exemplars (default 64)",
+    )  # fmt: skip
+    p.add_argument(
+        "--exemplar-window", type=nonneg_int, default=12, metavar="W",
+        help="tokens kept on each side of a top/bottom context, with that neuron's values "
+        "only, with --keep exemplars (default 12)",
     )  # fmt: skip
     add_cluster_arg(p)
     p.add_argument(
@@ -145,7 +151,9 @@ def run(args: argparse.Namespace) -> int:
             bos=args.bos,
             model_dtype=args.model_dtype,
         )
-        exemplar_options = {"k": args.exemplar_k, "sample": args.exemplar_sample}
+        exemplar_options = {
+            "k": args.exemplar_k, "sample": args.exemplar_sample, "window": args.exemplar_window,
+        }  # fmt: skip
         if args.cluster:
             from neurotui.scale.extract import extract_on_cluster
 

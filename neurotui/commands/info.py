@@ -130,10 +130,20 @@ def run(args: argparse.Namespace) -> int:
         corpus, ex = doc.get("corpus") or {}, doc.get("exemplars") or {}
         print(
             f"  exemplars  corpus of {corpus.get('sentences', '?'):,} sentences / "
-            f"{corpus.get('tokens', '?'):,} tokens; kept {doc['sentences']:,} sentences "
-            f"(top/bottom {ex.get('k')} per neuron, {ex.get('sample')} sampled); statistics "
-            "are corpus-wide"
+            f"{corpus.get('tokens', '?'):,} tokens; statistics are corpus-wide"
         )
+        if ex.get("format", 1) >= 2:
+            print(
+                f"             top/bottom {ex.get('k')} contexts per neuron with its own values "
+                f"over ±{ex['window']} tokens; dense rows of {doc['sentences']:,} sampled "
+                "sentences"
+            )
+        else:
+            print(
+                f"             kept {doc['sentences']:,} sentences (top/bottom {ex.get('k')} per "
+                f"neuron, {ex.get('sample')} sampled; an older layout: re-extract for "
+                "per-neuron windows)"
+            )
     summ = doc["summaries"]
     if summ:
         if summ["quantiles_exact"]:

@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         rnd = idx.random_contexts(gid, args.k, seed=args.seed, window=args.window)
         quant = idx.quantile_contexts(gid, 5, 2, seed=args.seed, window=args.window)
         output = _output_side(store, gid, args)
+        note = _exemplar_note(store, name)
     effect = output.effect if output is not None else None
     promoted = [{"token": t, "score": v} for t, v in (effect.promoted if effect else [])]
     suppressed = [{"token": t, "score": v} for t, v in (effect.suppressed if effect else [])]
@@ -111,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         print("suppresses:".ljust(27) + _tokens(suppressed))
     elif output is not None and output.note:
         print(f"promoted tokens: {output.note}")
+    if note:
+        print(note)
     for title, rows in (
         ("top contexts", ctx_top),
         ("bottom contexts", ctx_bottom),
@@ -124,6 +127,22 @@ def run(args: argparse.Namespace) -> int:
         for c in rows:
             print(f"  [{lo:+.2f}, {hi:+.2f}]  {c.value:+8.3f}  {c.text()}")
     return 0
+
+
+def _exemplar_note(store: Store, name: str) -> str:
+    """What an exemplar store's contexts are (empty for other stores)."""
+    from neurotui.store.exemplar import layout_version
+
+    if layout_version(store) < 2:
+        return ""
+    meta = getattr(store, "metadata", {})
+    ex = meta.get("exemplars") if isinstance(meta, dict) else None
+    ex = ex if isinstance(ex, dict) else {}
+    return (
+        f"exemplar store: top/bottom contexts are windows of ±{ex.get('window', '?')} tokens "
+        f"keeping {name}'s values only (sentence = index in the text); words, random and quantile "
+        f"contexts come from the {store.sentences} stored sample sentences"
+    )
 
 
 def _tokens(rows: list[dict[str, Any]]) -> str:

@@ -8,26 +8,33 @@ fair sample of what it does elsewhere) need far less. One streaming pass keeps, 
   min and max;
 * a histogram over fixed, data-independent bin edges (so parts merge by addition);
 * the top-k and bottom-k activating contexts (sentence id, token position, value), ordered
-  by value then by corpus position, so any split of the corpus merges to the same lists;
+  by value then by corpus position, so any split of the corpus merges to the same lists —
+  each with *that neuron's own* activations over a window of ±``window`` tokens around the
+  position (its start and length) and the window's token ids into one shared,
+  deduplicated token table. Never a row of the other neurons: a context costs
+  ``2·window + 1`` floats and ids, so the lists are O(neurons × k × window) whatever the
+  corpus and however many distinct sentences the neurons' contexts fall in;
 * a uniform sample of whole sentences (the ``sample`` with the smallest hash of their
-  corpus id, so the sample is the same however the corpus was split); per neuron, its
-  quantile-stratified contexts are drawn from these at read time
-  (:func:`stratified_contexts`);
+  corpus id, so the sample is the same however the corpus was split), the only sentences
+  kept with dense rows (every neuron); per neuron, its quantile-stratified contexts are
+  drawn from these at read time (:func:`stratified_contexts`).
 
-and dense activations of the *kept* sentences only: those holding a top/bottom context of
-some neuron, plus the sampled ones. Memory and disk are O(neurons × k) sentences, whatever
-the corpus length (plus 8 bytes per sentence of offsets while streaming).
-
-The file is an ordinary neurotui store whose sentences are the kept ones (so the app, the
-card, top words and colouring work unchanged), whose ``/summary`` holds the corpus-wide
-statistics with example rows pointing into the kept sentences, and whose ``/exemplar``
-group holds the mergeable state. ``metadata["keep"] == "exemplars"`` tells it apart;
-rankings that need every row refuse it in one line (:func:`refuse_dense_method`).
+The file is an ordinary neurotui store whose sentences are the sampled ones (so the app,
+the card, top words and colouring work on them as on any store), whose ``/summary`` holds
+the corpus-wide statistics (example rows point into the sampled sentences where a context
+lies in one, else −1), and whose ``/exemplar`` group holds the mergeable state, windows
+included. The card and ``top-words`` read a neuron's top/bottom contexts from its windows
+(:func:`exemplar_contexts`). ``metadata["keep"] == "exemplars"`` tells it apart; rankings
+that need every row refuse it in one line (:func:`refuse_dense_method`).
+``/exemplar``'s ``format`` attribute is :data:`FORMAT` (the first layout, which kept the
+full-width rows of every context's sentence, has none: it opens as a store, and merging or
+reading its windows asks to re-extract).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +46,21 @@ GROUP = "exemplar"
 KEEPS = ("dense", "exemplars")
 DEFAULT_K = 10
 DEFAULT_SAMPLE = 64
+#: tokens kept on each side of a top/bottom context (its window is 2·W + 1 long)
+DEFAULT_WINDOW = 12
+#: the ``/exemplar`` layout written here (1: full-width rows of every context's sentence)
+FORMAT = 2
 #: fixed histogram edges: 0 and ± 10^(−3…3) in 24 log steps; two open end bins
 EDGES = np.concatenate([-np.logspace(3, -3, 25), [0.0], np.logspace(-3, 3, 25)])
-#: rows gathered before one update (a lexsort of (k + rows) × neurons per update)
+#: rows gathered before one update (a partition of (k + rows) × neurons per update) …
 _BATCH_ROWS = 2048
+#: … or fewer for wide sites: an update's temporaries are ~20 copies of rows × neurons
+#: (2048 × 17,856 SmolLM2 residual values made a 3 GB peak; 2²² cells, ~350 MB)
+_BATCH_CELLS = 1 << 22
 #: methods that read only the corpus-wide statistics an exemplar store keeps
 SUMMARY_METHODS = ("variance", "meandist", "random")
+#: the per-context fields of a top/bottom list: (k, neurons) and (k, neurons, 2W + 1)
+_FIELDS = ("sent", "pos", "val", "start", "len", "win", "tok")
 
 
 def is_exemplar(store: Any) -> bool:
@@ -53,12 +69,20 @@ def is_exemplar(store: Any) -> bool:
     return isinstance(meta, dict) and meta.get("keep") == "exemplars"
 
 
+def layout_version(store: Any) -> int:
+    """The ``/exemplar`` layout of an open exemplar store (0: not one; 1: the first)."""
+    f = getattr(store, "_file", None)
+    if not is_exemplar(store) or f is None or GROUP not in f:
+        return 0
+    return int(f[GROUP].attrs.get("format", 1))
+
+
 def refuse_dense_method(store: Any, method: str) -> None:
     """One-line refusal of a ranking that needs every row of an exemplar store."""
     if is_exemplar(store) and method not in SUMMARY_METHODS:
         raise DataError(
             f"{store.path}: --method {method} needs dense activations of every token, and "
-            f"this is an exemplar store (kept sentences only); use "
+            f"this is an exemplar store (sampled sentences and per-neuron windows only); use "
             f"{', '.join(SUMMARY_METHODS)} or extract with --keep dense"
         )
 
@@ -72,16 +96,22 @@ def _priority(sentence_ids: np.ndarray) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
+#: ``fetch(rows, cols)`` → the window fields (start, len, win, tok) of candidates
+Fetch = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
+
+
 class ExemplarState:
-    """The mergeable per-neuron state plus the kept sentences' tokens and activations."""
+    """The mergeable per-neuron state, the contexts' windows and the sampled sentences."""
 
     def __init__(self, sites: Sequence[tuple[str, int]], k: int = DEFAULT_K,
-                 sample: int = DEFAULT_SAMPLE) -> None:  # fmt: skip
-        if k < 1 or sample < 0:
-            raise DataError(f"exemplars: k must be ≥ 1 and sample ≥ 0 (got {k}, {sample})")
+                 sample: int = DEFAULT_SAMPLE, window: int = DEFAULT_WINDOW) -> None:  # fmt: skip
+        if k < 1 or sample < 0 or window < 0:
+            raise DataError(
+                f"exemplars: k must be ≥ 1, sample and window ≥ 0 (got {k}, {sample}, {window})"
+            )
         self.sites = [(str(n), int(s)) for n, s in sites]
         n = sum(s for _, s in self.sites)
-        self.k, self.sample = int(k), int(sample)
+        self.k, self.sample, self.window = int(k), int(sample), int(window)
         self.count = np.zeros(n, np.int64)
         self.nonfinite = np.zeros(n, np.int64)
         self.mean = np.zeros(n, np.float64)
@@ -89,23 +119,56 @@ class ExemplarState:
         self.min = np.full(n, np.inf, np.float32)
         self.max = np.full(n, -np.inf, np.float32)
         self.hist = np.zeros((n, EDGES.size + 1), np.int64)
-        self.ext: dict[str, dict[str, np.ndarray]] = {
-            side: {
-                "sent": np.full((self.k, n), -1, np.int64),
-                "pos": np.full((self.k, n), -1, np.int64),
-                "val": np.full((self.k, n), -np.inf if side == "top" else np.inf, np.float32),
-            }
-            for side in ("top", "bottom")
-        }
+        self.ext = {side: self._empty(side, self.k, n) for side in ("top", "bottom")}
         self.sample_ids = np.zeros(0, np.int64)
-        #: kept sentences: corpus id → (tokens, (len, neurons) float32)
+        #: sampled sentences: corpus id → (tokens, (len, neurons) float32)
         self.sentences: dict[int, tuple[list[str], np.ndarray]] = {}
+        #: the token table the windows' ids point into (deduplicated)
+        self.vocab: list[str] = []
+        self._vocab_ids: dict[str, int] = {}
+        self._compact_at = 65536
         self.corpus_sentences = 0
         self.corpus_tokens = 0
+
+    def _empty(self, side: str, k: int, n: int) -> dict[str, np.ndarray]:
+        w = 2 * self.window + 1
+        return {
+            "sent": np.full((k, n), -1, np.int64),
+            "pos": np.full((k, n), -1, np.int64),
+            "val": np.full((k, n), -np.inf if side == "top" else np.inf, np.float32),
+            "start": np.full((k, n), -1, np.int64),
+            "len": np.zeros((k, n), np.int32),
+            "win": np.full((k, n, w), np.nan, np.float32),
+            "tok": np.full((k, n, w), -1, np.int32),
+        }
 
     @property
     def width(self) -> int:
         return int(self.count.size)
+
+    @property
+    def span(self) -> int:
+        """Length of a stored window (``2·window + 1``)."""
+        return 2 * self.window + 1
+
+    def nbytes(self) -> int:
+        """Bytes of the per-neuron state and windows (not the sampled sentences' rows)."""
+        arrays: list[np.ndarray] = [
+            self.count, self.nonfinite, self.mean, self.m2, self.min, self.max, self.hist
+        ]  # fmt: skip
+        arrays += [a for e in self.ext.values() for a in e.values()]
+        return int(sum(a.nbytes for a in arrays))
+
+    def _token_ids(self, tokens: Sequence[str]) -> list[int]:
+        ids = self._vocab_ids
+        out = []
+        for t in tokens:
+            i = ids.get(t)
+            if i is None:
+                i = ids[t] = len(self.vocab)
+                self.vocab.append(t)
+            out.append(i)
+        return out
 
     # -- streaming -----------------------------------------------------------------
     def update(
@@ -118,14 +181,36 @@ class ExemplarState:
         lengths = np.array([a.shape[0] for a in acts], np.int64)
         sent = np.repeat(np.asarray(ids, np.int64), lengths)
         pos = np.concatenate([np.arange(n, dtype=np.int64) for n in lengths]) if sent.size else sent
+        first = np.repeat(np.cumsum(lengths) - lengths, lengths)  # block row of each sentence
+        slen = np.repeat(lengths, lengths)
+        toks = np.asarray([i for t in tokens for i in self._token_ids(t)], np.int32)
         self._moments(block)
-        self._extremes(block, sent, pos)
-        for i, t, a in zip(ids, tokens, acts, strict=True):
-            self.sentences[int(i)] = (list(t), np.ascontiguousarray(a, np.float32))
-        self._sample(np.asarray(ids, np.int64))
+        fetch = self._block_fetch(block, toks, pos, first, slen)
+        self._extremes(block, sent, pos, fetch)
+        self._sample(np.asarray(ids, np.int64), tokens, acts)
         self.corpus_sentences += len(ids)
         self.corpus_tokens += int(lengths.sum())
-        self._evict()
+        if len(self.vocab) > self._compact_at:
+            self.compact_vocab()
+            self._compact_at = max(65536, 2 * len(self.vocab))
+
+    def _block_fetch(self, block: np.ndarray, toks: np.ndarray, pos: np.ndarray,
+                     first: np.ndarray, slen: np.ndarray) -> Fetch:  # fmt: skip
+        """Windows of candidates ``(row, column)`` of ``block``: only that column's values."""
+        w, span = self.window, self.span
+
+        def fetch(rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
+            p = pos[rows]
+            start = np.maximum(0, p - w)
+            length = (np.minimum(slen[rows], p + w + 1) - start).astype(np.int32)
+            offs = np.arange(span)
+            inside = offs[None, :] < length[:, None]
+            at = np.where(inside, (first[rows] + start)[:, None] + offs[None, :], 0)
+            win = np.where(inside, block[at, cols[:, None]], np.nan).astype(np.float32)
+            tok = np.where(inside, toks[at], -1).astype(np.int32)
+            return {"start": start, "len": length, "win": win, "tok": tok}
+
+        return fetch
 
     def _moments(self, block: np.ndarray) -> None:
         if block.shape[0] == 0:
@@ -154,7 +239,8 @@ class ExemplarState:
         )
         self.count = np.rint(n).astype(np.int64)
 
-    def _extremes(self, block: np.ndarray, sent: np.ndarray, pos: np.ndarray) -> None:
+    def _extremes(self, block: np.ndarray, sent: np.ndarray, pos: np.ndarray,
+                  fetch: Fetch) -> None:  # fmt: skip
         finite = np.isfinite(block)
         cols = block.shape[1]
         for side in ("top", "bottom"):
@@ -163,17 +249,21 @@ class ExemplarState:
             s = np.where(finite, sent[:, None], -1)
             p = np.where(finite, pos[:, None], -1)
             self._merge_side(side, vals, np.broadcast_to(s, (s.shape[0], cols)),
-                             np.broadcast_to(p, (p.shape[0], cols)))  # fmt: skip
+                             np.broadcast_to(p, (p.shape[0], cols)), fetch)  # fmt: skip
 
-    def _merge_side(self, side: str, vals: np.ndarray, sent: np.ndarray, pos: np.ndarray) -> None:
+    def _merge_side(self, side: str, vals: np.ndarray, sent: np.ndarray, pos: np.ndarray,
+                    fetch: Fetch) -> None:  # fmt: skip
         """Keep the best ``k`` per column of the current lists plus the candidates.
 
         Order: value (high first for ``top``), then sentence, then position; empty slots
         last. Why two steps: a partition finds each column's k-th key, and only entries at
         or above it (ties included, so the result stays exact) are sorted — about k per
-        column once the lists are warm, instead of every row of the batch.
+        column once the lists are warm, instead of every row of the batch. Entries that
+        stay keep their windows; a candidate that enters the list brings its own window
+        (``fetch``: that column's values only), and one pushed out drops its window.
         """
         cur = self.ext[side]
+        held = cur["val"].shape[0]
         v = np.concatenate([cur["val"], vals])
         s = np.concatenate([cur["sent"], sent])
         p = np.concatenate([cur["pos"], pos])
@@ -189,20 +279,35 @@ class ExemplarState:
         cols, rows = cols[order], rows[order]
         rank = np.arange(cols.size) - np.searchsorted(cols, np.arange(width))[cols]
         take = rank < k
-        fill = -np.inf if side == "top" else np.inf
-        out_v = np.full((k, width), fill, np.float32)
-        out_s = np.full((k, width), -1, np.int64)
-        out_p = np.full((k, width), -1, np.int64)
-        r, c = rank[take], cols[take]
-        src = (rows[take], c)
-        live = s[src] >= 0
-        out_v[r[live], c[live]] = v[src][live]
-        out_s[r[live], c[live]] = s[src][live]
-        out_p[r[live], c[live]] = p[src][live]
-        cur["val"], cur["sent"], cur["pos"] = out_v, out_s, out_p
+        r, c, src = rank[take], cols[take], rows[take]
+        live = s[src, c] >= 0
+        r, c, src = r[live], c[live], src[live]
+        out = self._empty(side, k, width)
+        out["val"][r, c] = v[src, c]
+        out["sent"][r, c] = s[src, c]
+        out["pos"][r, c] = p[src, c]
+        old = src < held
+        for name in ("start", "len", "win", "tok"):
+            out[name][r[old], c[old]] = cur[name][src[old], c[old]]
+        new = ~old
+        if new.any():
+            got = fetch(src[new] - held, c[new])
+            for name in ("start", "len", "win", "tok"):
+                out[name][r[new], c[new]] = got[name]
+        self.ext[side] = out
 
-    def _sample(self, ids: np.ndarray) -> None:
+    def _sample(self, ids: np.ndarray, tokens: Sequence[list[str]],
+                acts: Sequence[np.ndarray]) -> None:  # fmt: skip
+        """Keep the dense rows of the sentences that are in the sample now, and only those.
+
+        A sentence outside the sample when it arrives never enters it later (the sample is
+        the smallest hashes of the sentences seen, and the set seen only grows)."""
         self.sample_ids = self._best_sample(np.concatenate([self.sample_ids, ids]))
+        chosen = set(self.sample_ids.tolist())
+        for i, t, a in zip(ids.tolist(), tokens, acts, strict=True):
+            if i in chosen:
+                self.sentences[int(i)] = (list(t), np.ascontiguousarray(a, np.float32))
+        self._evict()
 
     def _best_sample(self, ids: np.ndarray) -> np.ndarray:
         ids = np.unique(ids)
@@ -212,22 +317,35 @@ class ExemplarState:
         return np.sort(ids[order])
 
     def kept_ids(self) -> np.ndarray:
-        """Corpus ids of the sentences the lists or the sample point at, sorted."""
-        refs = [self.sample_ids]
-        for side in self.ext.values():
-            refs.append(side["sent"][side["sent"] >= 0])
-        return np.unique(np.concatenate(refs)).astype(np.int64)
+        """Corpus ids of the sentences kept with dense rows (the sample), sorted."""
+        return np.asarray(self.sample_ids, np.int64)
 
     def _evict(self) -> None:
         keep = set(self.kept_ids().tolist())
         for sid in [s for s in self.sentences if s not in keep]:
             del self.sentences[sid]
 
+    def compact_vocab(self) -> None:
+        """Drop token-table entries no window points at (and renumber the windows' ids)."""
+        used = np.unique(np.concatenate([e["tok"].ravel() for e in self.ext.values()]))
+        used = used[used >= 0]
+        remap = np.full(len(self.vocab) + 1, -1, np.int32)  # index −1 → the last slot: −1
+        remap[used] = np.arange(used.size, dtype=np.int32)
+        for e in self.ext.values():
+            e["tok"] = remap[e["tok"]]
+        self.vocab = [self.vocab[i] for i in used.tolist()]
+        self._vocab_ids = {t: i for i, t in enumerate(self.vocab)}
+
     # -- merging ---------------------------------------------------------------------
     def merge(self, other: ExemplarState) -> None:
         """Fold ``other`` (a disjoint part of the corpus) into this state, exactly."""
         if other.sites != self.sites:
             raise StoreError("exemplar parts have different sites; they cannot merge")
+        if other.window != self.window:
+            raise StoreError(
+                f"exemplar parts have different context windows (±{self.window} and "
+                f"±{other.window} tokens); they cannot merge"
+            )
         self.k = min(self.k, other.k)
         self.sample = min(self.sample, other.sample)
         for side in ("top", "bottom"):
@@ -237,19 +355,31 @@ class ExemplarState:
         self.min = np.minimum(self.min, other.min)
         self.max = np.maximum(self.max, other.max)
         self.hist += other.hist
+        remap = np.asarray(self._token_ids(other.vocab) + [-1], np.int32)
         for side in ("top", "bottom"):
-            o = other.ext[side]
-            self._merge_side(side, o["val"][: self.k], o["sent"][: self.k], o["pos"][: self.k])
+            o = {key: arr[: self.k] for key, arr in other.ext[side].items()}
+
+            def fetch(
+                rows: np.ndarray, cols: np.ndarray, o: dict[str, np.ndarray] = o
+            ) -> dict[str, np.ndarray]:
+                got = {name: o[name][rows, cols] for name in ("start", "len", "win")}
+                got["tok"] = remap[o["tok"][rows, cols]]
+                return got
+
+            self._merge_side(side, o["val"], o["sent"], o["pos"], fetch)
         self.sentences.update(other.sentences)
         self.sample_ids = self._best_sample(np.concatenate([self.sample_ids, other.sample_ids]))
         self.corpus_sentences += other.corpus_sentences
         self.corpus_tokens += other.corpus_tokens
         self._evict()
+        self.compact_vocab()
 
     # -- the summary the store API reads ---------------------------------------------
     def summary(self, row_of: Mapping[int, int]) -> Any:
-        """A :class:`~neurotui.store.summary.Summary` whose example rows index the kept
-        sentences (``row_of``: corpus sentence id → first row in the written store)."""
+        """A :class:`~neurotui.store.summary.Summary` whose example rows index the stored
+        (sampled) sentences (``row_of``: corpus sentence id → first row in the written
+        store); a context in a sentence that is not stored has row −1 (its window is in
+        ``/exemplar``)."""
         from neurotui.store.api import NeuronStats
         from neurotui.store.summary import DEFAULT_LEVELS, Summary
 
@@ -277,7 +407,7 @@ class ExemplarState:
         for side in ("top", "bottom"):
             e = self.ext[side]
             first = np.array([row_of.get(int(s), -1) for s in e["sent"].ravel()], np.int64)
-            r = np.where(e["sent"].ravel() >= 0, first + e["pos"].ravel(), -1)
+            r = np.where(first >= 0, first + e["pos"].ravel(), -1)
             rows[side] = r.reshape(e["sent"].shape)
         return Summary(stats, rows["top"], self.ext["top"]["val"].copy(),
                        rows["bottom"], self.ext["bottom"]["val"].copy())  # fmt: skip
@@ -285,7 +415,7 @@ class ExemplarState:
     # -- files -------------------------------------------------------------------------
     def write(self, path: str | Path, *, metadata: Mapping[str, Any] | None = None,
               dtype: str = "float32") -> Path:  # fmt: skip
-        """Write the kept sentences as a store plus summary and state, atomically."""
+        """Write the sampled sentences as a store plus summary and state, atomically."""
         import h5py
 
         from neurotui.atomicfile import atomic_path
@@ -293,11 +423,13 @@ class ExemplarState:
         from neurotui.store.writer import StoreWriter
 
         path = Path(path)
+        self.compact_vocab()
         kept = self.kept_ids()
         meta = dict(metadata or {})
         meta["keep"] = "exemplars"
         meta["corpus"] = {"sentences": self.corpus_sentences, "tokens": self.corpus_tokens}
-        meta["exemplars"] = {"k": self.k, "sample": self.sample, "kept_sentences": int(kept.size)}
+        meta["exemplars"] = {"format": FORMAT, "k": self.k, "sample": self.sample,
+                             "window": self.window, "kept_sentences": int(kept.size)}  # fmt: skip
         row_of, row = {}, 0
         with atomic_path(path, error=StoreError) as tmp:
             writer = StoreWriter(tmp, self.sites, dtype=dtype, metadata=meta)
@@ -314,7 +446,9 @@ class ExemplarState:
             with h5py.File(tmp, "a") as f:
                 layout.write_summary(f, self.summary(row_of))
                 g = f.create_group(GROUP)
+                g.attrs["format"] = FORMAT
                 g.attrs["k"], g.attrs["sample"] = self.k, self.sample
+                g.attrs["window"] = self.window
                 g.attrs["corpus_sentences"] = self.corpus_sentences
                 g.attrs["corpus_tokens"] = self.corpus_tokens
                 for name in ("count", "nonfinite", "mean", "m2", "min", "max", "hist"):
@@ -322,14 +456,28 @@ class ExemplarState:
                 g.create_dataset("edges", data=EDGES)
                 g.create_dataset("sentence_ids", data=kept)
                 g.create_dataset("sample_ids", data=self.sample_ids)
+                g.create_dataset("tokens", data=np.array(self.vocab, dtype=object),
+                                 dtype=h5py.string_dtype("utf-8"))  # fmt: skip
                 for side, e in self.ext.items():
-                    for key, arr in e.items():
-                        g.create_dataset(f"{side}_{key}", data=arr)
+                    for key in ("sent", "pos", "val", "start", "len"):
+                        g.create_dataset(f"{side}_{key}", data=e[key])
+                    # windows packed end to end (no padding): context (r, j) is entries
+                    # off[r, j] … off[r, j] + len[r, j] of win and tok
+                    lengths = e["len"].astype(np.int64)
+                    g.create_dataset(
+                        f"{side}_off", data=np.cumsum(lengths).reshape(lengths.shape) - lengths
+                    )
+                    inside = np.arange(self.span) < lengths[..., None]
+                    win = e["win"][inside]
+                    g.create_dataset(
+                        f"{side}_win", data=win.astype(np.float16) if dtype == "float16" else win
+                    )
+                    g.create_dataset(f"{side}_tok", data=e["tok"][inside])
         return path
 
     @classmethod
     def read(cls, path: str | Path) -> ExemplarState:
-        """The state of an exemplar store file (its kept sentences included)."""
+        """The state of an exemplar store file (its sampled sentences included)."""
         from neurotui.store.h5store import NeurotuiStore
 
         with NeurotuiStore(path) as store:
@@ -338,16 +486,23 @@ class ExemplarState:
             g = store._file.get(GROUP)
             if g is None:
                 raise StoreError(f"{path}: exemplar store without its /{GROUP} group")
+            _check_format(store)
             try:
                 state = cls([(s.name, s.size) for s in store.sites], int(g.attrs["k"]),
-                            int(g.attrs["sample"]))  # fmt: skip
+                            int(g.attrs["sample"]), int(g.attrs["window"]))  # fmt: skip
                 if not np.array_equal(g["edges"][()], EDGES):
                     raise StoreError(f"{path}: exemplar histogram edges differ from this version's")
                 for name in ("count", "nonfinite", "mean", "m2", "min", "max", "hist"):
                     setattr(state, name, g[name][()])
                 for side, e in state.ext.items():
-                    for key in e:
-                        e[key] = g[f"{side}_{key}"][()]
+                    for key in ("sent", "pos", "val", "start", "len"):
+                        e[key] = g[f"{side}_{key}"][()].astype(e[key].dtype, copy=False)
+                    inside = np.arange(state.span) < e["len"][..., None]
+                    e["win"][inside] = g[f"{side}_win"][()]
+                    e["tok"][inside] = g[f"{side}_tok"][()]
+                state.vocab = [t.decode() if isinstance(t, bytes) else str(t)
+                               for t in g["tokens"][()]]  # fmt: skip
+                state._vocab_ids = {t: i for i, t in enumerate(state.vocab)}
                 state.sample_ids = g["sample_ids"][()]
                 ids = g["sentence_ids"][()]
                 state.corpus_sentences = int(g.attrs["corpus_sentences"])
@@ -356,12 +511,21 @@ class ExemplarState:
                 raise StoreError(f"{path}: damaged exemplar state ({exc})") from None
             if ids.size != store.sentences:
                 raise StoreError(
-                    f"{path}: exemplar state lists {ids.size} kept sentences, the store has "
+                    f"{path}: exemplar state lists {ids.size} stored sentences, the store has "
                     f"{store.sentences}"
                 )
             for i, sid in enumerate(ids.tolist()):
                 state.sentences[int(sid)] = (store.tokens(i), store.activations(i))
         return state
+
+
+def _check_format(store: Any) -> None:
+    version = layout_version(store)
+    if version != FORMAT:
+        raise StoreError(
+            f"{store.path}: exemplar store of layout {version} (this version reads "
+            f"{FORMAT}: per-neuron context windows); re-extract it with --keep exemplars"
+        )
 
 
 def histogram_quantiles(hist: np.ndarray, lo: np.ndarray, hi: np.ndarray,
@@ -394,9 +558,9 @@ class ExemplarWriter:
     def __init__(self, path: str | Path, sites: Sequence[tuple[str, int]], *,
                  dtype: str = "float32", metadata: Mapping[str, Any] | None = None,
                  first_sentence: int = 0, k: int = DEFAULT_K, sample: int = DEFAULT_SAMPLE,
-                 **_ignored: Any) -> None:  # fmt: skip
+                 window: int = DEFAULT_WINDOW, **_ignored: Any) -> None:  # fmt: skip
         self.path = Path(path)
-        self.state = ExemplarState(sites, k, sample)
+        self.state = ExemplarState(sites, k, sample, window)
         self.names = [n for n, _ in self.state.sites]
         self.dtype, self.metadata = dtype, dict(metadata or {})
         self.next_id = int(first_sentence)
@@ -416,7 +580,7 @@ class ExemplarWriter:
         self._toks.append(list(tokens))
         self._acts.append(np.asarray(row, np.float32))
         self._rows += len(tokens)
-        if self._rows >= _BATCH_ROWS:
+        if self._rows >= _BATCH_ROWS or self._rows * self.state.width >= _BATCH_CELLS:
             self._flush()
 
     def _flush(self) -> None:
@@ -458,8 +622,9 @@ def stratified_contexts(store: Any, neuron: int | str, strata: int = 8) -> list[
     """Contexts of ``neuron`` at evenly spaced value quantiles of the sampled sentences.
 
     Why from the sample: the uniform sentence sample is the part of an exemplar store that
-    is not biased towards extremes; sorting its rows by the neuron's value and taking one
-    per stratum shows what the neuron does across its range (Neuronpedia's intervals).
+    is not biased towards extremes (and the only part with every neuron's rows); sorting
+    its rows by the neuron's value and taking one per stratum shows what the neuron does
+    across its range (Neuronpedia's intervals).
     """
     from neurotui.store.api import Example
 
@@ -486,3 +651,81 @@ def stratified_contexts(store: Any, neuron: int | str, strata: int = 8) -> list[
         Example(int(s), int(p), float(v))
         for s, p, v in zip(sent, pos, values[order][picks], strict=True)
     ]
+
+
+@dataclass(frozen=True)
+class Window:
+    """One top/bottom context of one neuron, as an exemplar store keeps it.
+
+    ``values`` are *this neuron's* activations over ``tokens`` (positions ``start…``
+    of corpus sentence ``corpus_sentence``): the other neurons' values at these tokens
+    are not kept unless the sentence is a stored (sampled) one, ``sentence`` then being
+    its index in the store (``None`` otherwise).
+    """
+
+    corpus_sentence: int
+    sentence: int | None
+    position: int
+    value: float
+    start: int
+    tokens: list[str]
+    values: np.ndarray
+
+    @property
+    def at(self) -> int:
+        """Index of the context's own token in ``tokens``."""
+        return self.position - self.start
+
+
+def exemplar_contexts(store: Any, neuron: int | str, k: int = DEFAULT_K,
+                      bottom: bool = False) -> list[Window]:  # fmt: skip
+    """The top (or bottom) ``k`` contexts of ``neuron`` with its own window values.
+
+    Reads ``k`` windows of one neuron (a few hundred bytes), never a row of the others.
+    A layout-1 store (no windows) is a one-line error asking to re-extract.
+    """
+    _check_format(store)
+    gid = store.neuron_id(neuron)
+    g = store._file[GROUP]
+    side = "bottom" if bottom else "top"
+    try:
+        kk = min(int(k), g[f"{side}_sent"].shape[0])
+        sent = g[f"{side}_sent"][:kk, gid]
+        pos = g[f"{side}_pos"][:kk, gid]
+        val = g[f"{side}_val"][:kk, gid]
+        start = g[f"{side}_start"][:kk, gid]
+        length = g[f"{side}_len"][:kk, gid]
+        off = g[f"{side}_off"][:kk, gid]
+        live = int(np.count_nonzero(sent >= 0))
+        win = [np.asarray(g[f"{side}_win"][off[r] : off[r] + length[r]], np.float32)
+               for r in range(live)]  # fmt: skip
+        tok = [g[f"{side}_tok"][off[r] : off[r] + length[r]] for r in range(live)]
+        if any(t.size != n for t, n in zip(tok, length.tolist(), strict=False)):
+            raise ValueError(f"{side} windows shorter than their lengths")
+        table = g["tokens"]
+        stored = {int(s): i for i, s in enumerate(g["sentence_ids"][()].tolist())}
+        used = np.unique(np.concatenate([*tok, np.zeros(0, np.int32)]))
+        used = used.astype(np.int64)
+        if used.size and (used[0] < 0 or used[-1] >= table.shape[0]):
+            raise ValueError(f"{side} window token ids outside the token table")
+        words = table[used] if used.size else []
+        lookup = {
+            int(i): (w.decode() if isinstance(w, bytes) else str(w))
+            for i, w in zip(used.tolist(), words, strict=True)
+        }
+        out = []
+        for r in range(live):
+            out.append(
+                Window(
+                    corpus_sentence=int(sent[r]),
+                    sentence=stored.get(int(sent[r])),
+                    position=int(pos[r]),
+                    value=float(val[r]),
+                    start=int(start[r]),
+                    tokens=[lookup[int(i)] for i in tok[r].tolist()],
+                    values=win[r],
+                )
+            )
+    except (KeyError, ValueError) as exc:
+        raise StoreError(f"{store.path}: damaged exemplar windows ({exc})") from None
+    return out

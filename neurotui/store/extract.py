@@ -110,9 +110,10 @@ def extract(
     ``bos`` forces a leading BOS on (``True``) or off (``False``); ``None`` follows the
     tokenizer. ``model_dtype`` is the model's compute type (``--dtype`` of other commands).
     ``keep="exemplars"`` writes an exemplar store (:mod:`neurotui.store.exemplar`:
-    per-neuron statistics, top/bottom and sampled contexts, dense rows of the kept
-    sentences only); ``first_sentence`` is the corpus id of the text's first line there
-    (a chunk of a distributed run) and ``exemplar_options`` its ``k`` and ``sample``.
+    per-neuron statistics, top/bottom contexts with each neuron's own window values, dense
+    rows of a uniform sample of sentences only); ``first_sentence`` is the corpus id of
+    the text's first line there (a chunk of a distributed run) and ``exemplar_options``
+    its ``k``, ``sample`` and ``window``.
     """
     import time
 

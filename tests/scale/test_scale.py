@@ -17,7 +17,7 @@ import pytest
 import neurotui.store as ns
 from neurotui.cli import main
 from neurotui.errors import DataError, NeurotuiError, StoreError
-from neurotui.store.exemplar import ExemplarState
+from neurotui.store.exemplar import EDGES, ExemplarState, exemplar_contexts
 from neurotui.store.extract import extract
 from neurotui.store.sharded import write_manifest
 
@@ -271,17 +271,23 @@ def _random_corpus(seed: int = 0, sentences: int = 120, width: int = 12):  # typ
     return toks, acts
 
 
+def _tokens_of(state: ExemplarState, side: str) -> np.ndarray:
+    """The windows' token strings (ids differ between states; strings must not)."""
+    table = np.array([*state.vocab, None], dtype=object)
+    return table[state.ext[side]["tok"]]
+
+
 def test_exemplar_parts_merge_to_the_single_pass() -> None:
     toks, acts = _random_corpus()
     sites = [("a", 5), ("b", 7)]
-    whole = ExemplarState(sites, k=3, sample=6)
+    whole = ExemplarState(sites, k=3, sample=6, window=2)
     for lo in range(0, len(toks), 50):  # one pass, in batches
         whole.update(
             list(range(lo, min(lo + 50, len(toks)))), toks[lo : lo + 50], acts[lo : lo + 50]
         )
     parts = []
     for lo, hi in ((70, 120), (0, 33), (33, 70)):  # any split, merged in any order
-        part = ExemplarState(sites, k=3, sample=6)
+        part = ExemplarState(sites, k=3, sample=6, window=2)
         for a in range(lo, hi, 7):
             b = min(hi, a + 7)
             part.update(list(range(a, b)), toks[a:b], acts[a:b])
@@ -294,9 +300,12 @@ def test_exemplar_parts_merge_to_the_single_pass() -> None:
     np.testing.assert_allclose(merged.mean, whole.mean, rtol=1e-12)
     np.testing.assert_allclose(merged.m2, whole.m2, rtol=1e-12)
     for side in ("top", "bottom"):
-        for key in ("sent", "pos", "val"):
+        for key in ("sent", "pos", "val", "start", "len", "win"):
             np.testing.assert_array_equal(merged.ext[side][key], whole.ext[side][key])
-    assert sorted(merged.sentences) == sorted(whole.sentences) == whole.kept_ids().tolist()
+        assert (_tokens_of(merged, side) == _tokens_of(whole, side)).all()
+    # Dense rows are kept for the sampled sentences only.
+    assert sorted(merged.sentences) == sorted(whole.sentences) == whole.sample_ids.tolist()
+    assert len(whole.sentences) == 6
     # Against brute force: exact moments, extremes and ordering (value, then corpus order).
     flat = np.concatenate(acts).astype(np.float64)
     loc = [(i, j) for i, a in enumerate(acts) for j in range(a.shape[0])]
@@ -310,8 +319,54 @@ def test_exemplar_parts_merge_to_the_single_pass() -> None:
         assert [loc[r] for r in best] == list(
             zip(whole.ext["top"]["sent"][:, col], whole.ext["top"]["pos"][:, col], strict=True)
         )
-    # Fewer sentences kept than the corpus holds: memory O(neurons × k), not O(corpus).
-    assert len(whole.sentences) < len(toks)
+        # Each context's window: this column's values over ±2 tokens, and their tokens.
+        for side in ("top", "bottom"):
+            e = whole.ext[side]
+            for r in range(3):
+                s, p = int(e["sent"][r, col]), int(e["pos"][r, col])
+                lo, hi = max(0, p - 2), min(len(toks[s]), p + 3)
+                assert (e["start"][r, col], e["len"][r, col]) == (lo, hi - lo)
+                np.testing.assert_array_equal(e["win"][r, col, : hi - lo], acts[s][lo:hi, col])
+                assert np.isnan(e["win"][r, col, hi - lo :]).all()
+                assert list(_tokens_of(whole, side)[r, col, : hi - lo]) == toks[s][lo:hi]
+
+
+def test_exemplar_state_is_linear_in_neurons(tmp_path: Path) -> None:
+    """Every neuron's contexts in sentences of its own: the state still holds k windows of
+    that neuron only (no other neuron's row), so its bytes are linear in neurons × k × W
+    and the file keeps dense rows of the sampled sentences alone."""
+    k, window, length = 2, 3, 10
+    sizes = {}
+    for n in (64, 128):
+        state = ExemplarState([("s", n)], k=k, sample=4, window=window)
+        ids = list(range(2 * n))
+        toks = [[f"t{i}_{j}" for j in range(length)] for i in ids]
+        acts = []
+        for i in ids:  # neuron i % n peaks (i < n) or dips (i ≥ n) in sentence i only
+            a = np.zeros((length, n), np.float32)
+            a[5, i % n] = 10.0 if i < n else -10.0
+            acts.append(a)
+        state.update(ids, toks, acts)
+        assert len(set(state.ext["top"]["sent"][0].tolist())) == n  # n distinct sentences
+        for e in state.ext.values():
+            assert e["win"].shape == e["tok"].shape == (k, n, 2 * window + 1)
+            assert e["win"].dtype == np.float32 and e["tok"].dtype == np.int32
+        np.testing.assert_array_equal(state.ext["top"]["win"][0, 7], [0, 0, 0, 10, 0, 0, 0])
+        assert sorted(state.sentences) == state.sample_ids.tolist() and len(state.sentences) == 4
+        sizes[n] = state.nbytes()
+        out = state.write(tmp_path / f"ex{n}.h5")
+        with ns.open(out) as st:
+            assert st.sentences == 4 and st.total_tokens == 4 * length  # the sample only
+            g = st._file["exemplar"]
+            # windows packed end to end: at most k × n × (2W + 1) values, no padding
+            packed = int(state.ext["top"]["len"].sum())
+            assert g["top_win"].shape == g["top_tok"].shape == (packed,)
+            assert n * k * 4 <= packed <= n * k * (2 * window + 1)
+            assert sum(len(t) for t in g["tokens"][()]) < 2 * (2 * n) * (2 * window + 1) * 8
+    moments = 4 * 8 + 2 * 4 + 8 * (EDGES.size + 1)  # count … m2, min, max, histogram
+    per_context = 8 + 8 + 4 + 8 + 4 + (2 * window + 1) * (4 + 4)  # ids, value, window
+    per_neuron = moments + 2 * k * per_context
+    assert sizes[64] == 64 * per_neuron and sizes[128] == 128 * per_neuron
 
 
 @pytest.fixture(scope="module")
@@ -341,24 +396,37 @@ def test_distributed_exemplar_store_equals_single_pass(
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     np.testing.assert_allclose(b.mean, a.mean, rtol=1e-5, atol=1e-7)
     for side in ("top", "bottom"):
-        np.testing.assert_array_equal(a.ext[side]["sent"], b.ext[side]["sent"])
-        np.testing.assert_array_equal(a.ext[side]["pos"], b.ext[side]["pos"])
+        for key in ("sent", "pos", "start", "len"):
+            np.testing.assert_array_equal(a.ext[side][key], b.ext[side][key])
+        np.testing.assert_allclose(b.ext[side]["win"], a.ext[side]["win"], rtol=1e-5, atol=1e-7)
+        assert (_tokens_of(a, side) == _tokens_of(b, side)).all()
     with ns.open(out) as ex, ns.open(exemplar_single) as ex1, ns.open(single) as dense:
         _same_store(ex, ex1)
-        # Dense rows are kept for exactly the sentences the lists and the sample point at.
+        # Dense rows are kept for exactly the sampled sentences.
         ids = ex._file["exemplar/sentence_ids"][()]
-        assert ids.tolist() == b.kept_ids().tolist() and ex.sentences == ids.size
+        assert ids.tolist() == b.sample_ids.tolist() and ex.sentences == ids.size == 3
         # Corpus-wide statistics equal the dense store's.
         l1 = dense.site("lm.l1")
         cols = slice(l1.offset, l1.offset + l1.size)
         np.testing.assert_allclose(ex.stats.mean, dense.stats.mean[cols], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(ex.stats.std, dense.stats.std[cols], rtol=1e-5, atol=1e-6)
-        # Top contexts are the dense store's, in the kept sentences' numbering.
+        # Top/bottom contexts are the dense store's, each with that neuron's dense values
+        # over its window (corpus numbering; a stored sentence also gets its store index).
         for n in (0, 17):
-            got = [(int(ids[e.sentence]), e.position, e.value) for e in ex.top_examples(n, 2)]
-            want = dense.top_examples(l1.offset + n, 2)
-            assert got == [(e.sentence, e.position, e.value) for e in want]
-            assert ex.tokens(ex.top_examples(n, 1)[0].sentence) == dense.tokens(want[0].sentence)
+            for bottom in (False, True):
+                got = exemplar_contexts(ex, n, 2, bottom=bottom)
+                want = dense.top_examples(l1.offset + n, 2, bottom=bottom)
+                assert [(w.corpus_sentence, w.position, w.value) for w in got] == [
+                    (e.sentence, e.position, e.value) for e in want
+                ]
+                for w in got:
+                    row = dense.activations(w.corpus_sentence)[:, l1.offset + n]
+                    lo = max(0, w.position - 12)
+                    assert w.start == lo
+                    assert w.tokens == dense.tokens(w.corpus_sentence)[lo : w.position + 13]
+                    np.testing.assert_allclose(w.values, row[lo : w.position + 13], rtol=1e-6)
+                    stored = w.corpus_sentence in ids.tolist()
+                    assert (w.sentence is not None) == stored
 
 
 def test_exemplar_store_rankings(exemplar_single: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -393,6 +461,7 @@ def test_app_opens_sharded_and_exemplar_stores(
     from neurotui.tui.app import NeurotuiApp
     from neurotui.tui.testing import settle
     from neurotui.tui.widgets.neuron_card import NeuronCard
+    from neurotui.tui.widgets.neuron_list import NeuronList
     from neurotui.tui.widgets.sentence_view import SentenceView
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
@@ -409,7 +478,23 @@ def test_app_opens_sharded_and_exemplar_stores(
                     break
                 await pilot.pause(0.05)
             assert card.card is not None and card.card.neuron == 0
-            assert card.card.top[:2] == store.top_examples(0, 2)
+            if path == exemplar_single:
+                _check_window_card(card, store)
+                # Enter on a context whose sentence is not stored says so and stays put.
+                view = app.screen.query_one(SentenceView)
+                jumps = card.query_one("#card-jumps")
+                ids = [jumps.get_option_at_index(i).id or "" for i in range(jumps.option_count)]
+                outside = next(i for i, o in enumerate(ids) if o.startswith("ctx:top:-"))
+                before = (view.cursor_sentence, view.cursor_position)
+                jumps.focus()
+                jumps.highlighted = outside
+                await pilot.press("enter")
+                await settle(pilot)
+                assert (view.cursor_sentence, view.cursor_position) == before
+                assert any("window of lm.l1:0 only" in n.message for n in app._notifications)
+                app.screen.query_one(NeuronList).focus()
+            else:
+                assert card.card.top[:2] == store.top_examples(0, 2)
             assert card.card.top_words
             view = app.screen.query_one(SentenceView)
             assert view.render_line(0).text.split()[1:] == store.tokens(0)
@@ -469,3 +554,80 @@ def test_app_ranks_on_the_cluster_with_a_progress_bar(
     # token rows), to the last
     steps = [(done, total) for label, done, total in shown if "statistics" in label]
     assert steps and steps[-1] == (shards, shards) and 1 < shards < s.total_tokens
+
+
+def _check_window_card(card, store) -> None:  # type: ignore[no-untyped-def]
+    """An exemplar store's card: contexts from neuron 0's own windows, coloured by its
+    values, and the contexts outside the stored sample say so."""
+    from textual.widgets import OptionList
+
+    data = card.card
+    wins = exemplar_contexts(store, 0, 8)
+    assert [(e.position, e.value) for e in data.top] == [(w.position, w.value) for w in wins]
+    outside = 0
+    for e, w in zip(data.top, wins, strict=True):
+        key = (e.sentence, e.position)
+        lo = max(0, w.at - 4)
+        assert data.contexts[key] == w.tokens[lo : w.at + 5]
+        np.testing.assert_array_equal(data.extra["context_values"][key], w.values[lo : w.at + 5])
+        assert data.extra["context_start"][key] == w.start + lo
+        assert (key in data.extra["window_only"]) == (w.sentence is None)
+        assert e.sentence == (w.sentence if w.sentence is not None else -1 - w.corpus_sentence)
+        outside += w.sentence is None
+    assert outside  # 3 sampled sentences of 40: most top contexts lie elsewhere
+    jumps = card.query_one("#card-jumps", OptionList)
+    shown = [str(jumps.get_option_at_index(i).prompt) for i in range(jumps.option_count)]
+    assert any("window of lm.l1:0 only" in line for line in shown)
+    # the context's neighbours are coloured too (by neuron 0's own values)
+    first = card._context_full(data, data.top[0].sentence, data.top[0].position, data.top[0].value)
+    assert len({str(span.style) for span in first.spans}) > 2
+
+
+def test_top_words_of_an_exemplar_store(
+    exemplar_single: Path, single: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``top-words`` shows the windows' contexts: the dense store's top contexts."""
+    args = ["top-words", str(exemplar_single), "lm.l1:5", "-k", "2", "--no-model"]
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    with ns.open(single) as dense:
+        gid = dense.neuron_id("lm.l1:5")
+        want = dense.top_examples(gid, 2)
+        got = doc["top_contexts"]
+        assert [(c["sentence"], c["position"], c["value"]) for c in got] == [
+            (e.sentence, e.position, e.value) for e in want
+        ]
+        for c, e in zip(got, want, strict=True):
+            toks = dense.tokens(e.sentence)
+            assert c["word"] == toks[e.position]
+            assert c["left"] == toks[max(0, e.position - 5) : e.position]
+    assert main(args) == 0
+    assert "windows of ±12 tokens keeping lm.l1:5's values only" in capsys.readouterr().out
+
+
+def test_old_exemplar_layout(exemplar_single: Path, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """A first-layout file (no ``format``) still opens; merging it asks to re-extract."""
+    import shutil
+
+    import h5py
+
+    from neurotui.store.exemplar import merge_exemplar_files
+
+    old = tmp_path / "old.h5"
+    shutil.copyfile(exemplar_single, old)
+    with h5py.File(old, "a") as f:  # what the first layout wrote: no format, no window
+        del f["exemplar"].attrs["format"]
+        meta = json.loads(f.attrs["metadata"])
+        meta["exemplars"] = {"k": 2, "sample": 3, "kept_sentences": 3}
+        f.attrs["metadata"] = json.dumps(meta)
+    with pytest.raises(StoreError, match="layout 1.*re-extract it with --keep exemplars"):
+        ExemplarState.read(old)
+    with pytest.raises(StoreError, match="re-extract"):
+        merge_exemplar_files([old, exemplar_single], tmp_path / "merged.h5")
+    assert not (tmp_path / "merged.h5").exists()
+    assert main(["info", str(old)]) == 0
+    assert "older layout: re-extract" in capsys.readouterr().out
+    assert main(["info", str(exemplar_single)]) == 0
+    out = capsys.readouterr().out
+    assert "its own values over ±12 tokens; dense rows of 3 sampled sentences" in out

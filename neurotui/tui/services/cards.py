@@ -12,11 +12,12 @@ import numpy as np
 
 from neurotui.errors import DataError, NeurotuiError
 from neurotui.progress import NO_JOB, JobContext, titled
+from neurotui.store.exemplar import layout_version
 from neurotui.tui.messages import CardData, WordStat
 from neurotui.tui.services.placement import worth_a_process
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.store.api import NeuronStats, Store
+    from neurotui.store.api import Example, NeuronStats, Store
     from neurotui.store.ranking import Partner, Ranking
     from neurotui.tui.procjob import ChildServers
     from neurotui.tui.session import OpenStore
@@ -51,6 +52,49 @@ def _context(store: Store, sentence: int, position: int) -> list[str]:
     tokens = store.tokens(sentence)
     lo = max(0, position - CONTEXT_WORDS)
     return tokens[lo : position + CONTEXT_WORDS + 1]
+
+
+def exemplar_card_contexts(
+    store: Store, neuron: int, k: int = 8
+) -> tuple[list[Example], list[Example], dict[tuple[int, int], list[str]], dict[str, Any]]:
+    """Top/bottom contexts of an exemplar store's neuron, from its own windows.
+
+    Why not the summary's rows: an exemplar store keeps every neuron's rows only for the
+    sampled sentences; a context elsewhere has just this neuron's values over a window.
+    Returns ``(top, bottom, contexts, extra)``: a context in a stored sentence keeps its
+    store index (Enter shows it); one that is not stored gets ``−1 − corpus id`` (unique,
+    never a store index) and ``extra["window_only"]`` lists it, so the card says so.
+    ``extra["context_values"]`` holds the neuron's value for every shown token and
+    ``extra["context_start"]`` the first shown token's position.
+    """
+    from neurotui.store.api import Example
+    from neurotui.store.exemplar import exemplar_contexts
+
+    contexts: dict[tuple[int, int], list[str]] = {}
+    values: dict[tuple[int, int], list[float]] = {}
+    starts: dict[tuple[int, int], int] = {}
+    outside: list[tuple[int, int]] = []
+    sides: list[list[Example]] = []
+    for bottom in (False, True):
+        examples = []
+        for w in exemplar_contexts(store, neuron, k, bottom=bottom):
+            s = w.sentence if w.sentence is not None else -1 - w.corpus_sentence
+            lo, hi = max(0, w.at - CONTEXT_WORDS), w.at + CONTEXT_WORDS + 1
+            key = (s, w.position)
+            contexts[key] = w.tokens[lo:hi]
+            values[key] = [float(v) for v in w.values[lo:hi]]
+            starts[key] = w.start + lo
+            if w.sentence is None:
+                outside.append(key)
+            examples.append(Example(s, w.position, w.value))
+        sides.append(examples)
+    extra = {
+        "context_values": values,
+        "context_start": starts,
+        "window_only": outside,
+        "window_note": f"◦ window of {store.neuron_name(neuron)} only (sentence not stored)",
+    }
+    return sides[0], sides[1], contexts, extra
 
 
 _INDEX_LOCK = threading.Lock()
@@ -135,11 +179,15 @@ def build_card(
         hist = exact_histogram(finite, vmin, vmax)
         exact = True
     ctx.check()
-    top = store.top_examples(neuron, k=8)
-    bottom = store.top_examples(neuron, k=8, bottom=True)
-    contexts = {
-        (e.sentence, e.position): _context(store, e.sentence, e.position) for e in top + bottom
-    }
+    windows: dict[str, Any] = {}
+    if layout_version(store) >= 2:
+        top, bottom, contexts, windows = exemplar_card_contexts(store, neuron)
+    else:
+        top = store.top_examples(neuron, k=8)
+        bottom = store.top_examples(neuron, k=8, bottom=True)
+        contexts = {
+            (e.sentence, e.position): _context(store, e.sentence, e.position) for e in top + bottom
+        }
     ctx.check()
     partners = find_partners(opened, neuron, others, partner_rankings)
     hint = (
@@ -172,6 +220,7 @@ def build_card(
         contexts=contexts,
         partners=partners,
         extra={
+            **windows,
             "partner_names": partner_names,
             "partner_hint": hint,
             "exact_histogram": exact,

@@ -388,20 +388,29 @@ and the unembedding (the logit lens of one neuron; the model loads on first use)
         return text
 
     def _context_full(self, card: CardData, sentence: int, position: int, value: float) -> Text:
-        tokens = card.contexts.get((sentence, position), [])
-        lo = max(0, position - 4)
+        key = (sentence, position)
+        tokens = card.contexts.get(key, [])
+        # an exemplar store's context: its first token and this neuron's value at each
+        # token (its window); other stores colour the context's own token only
+        lo = card.extra.get("context_start", {}).get(key, max(0, position - 4))
+        values = card.extra.get("context_values", {}).get(key)
+        scale = self.scale or abs(value) or 1.0
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"{value:+6.2f} ", style=Style(dim=True))
+        if key in card.extra.get("window_only", ()):
+            text.append("◦ ", style=Style(dim=True))
         if lo > 0:
             text.append("… ", style=Style(dim=True))
         for k, tok in enumerate(tokens):
             if k:
                 text.append(" ")
             if lo + k == position:
-                text.append(
-                    display_token(tok),
-                    style=self.cmap.style(level_of(value, self.scale or abs(value) or 1.0)),
-                )
+                style = self.cmap.style(level_of(value, scale))
+                if values is not None:  # the context's own token stands out in its window
+                    style += Style(bold=True, underline=True)
+                text.append(display_token(tok), style=style)
+            elif values is not None and k < len(values):
+                text.append(display_token(tok), style=self.cmap.style(level_of(values[k], scale)))
             else:
                 text.append(display_token(tok))
         return text
@@ -436,6 +445,10 @@ and the unembedding (the logit lens of one neuron; the model loads on first use)
             if not examples:
                 continue
             items.append(Option(Text(title, style=Style(bold=True)), disabled=True))
+            outside = card.extra.get("window_only", ())
+            if any((e.sentence, e.position) in outside for e in examples):
+                note = str(card.extra.get("window_note", ""))
+                items.append(Option(Text(note, style=Style(dim=True, italic=True)), disabled=True))
             for e in examples:
                 # a neuron that is constant has the same tokens at its top and its bottom:
                 # the section keeps the option ids unique (Textual refuses a duplicate id)
@@ -454,6 +467,11 @@ and the unembedding (the logit lens of one neuron; the model loads on first use)
         kind, _, rest = option_id.partition(":")
         if kind == "ctx":
             _section, s, p = rest.split(":")
+            if int(s) < 0:  # an exemplar store's context whose sentence is not stored
+                self.notify(
+                    str(self.card.extra.get("window_note", "")) if self.card else "", markup=False
+                )
+                return
             self.post_message(JumpToSentence(int(s), int(p)))
         elif kind == "partner":
             model, _, neuron = rest.rpartition(":")
