@@ -655,3 +655,26 @@ def control_run(
             raise
         run.log_error = str(exc)
     return run
+
+
+# -- activation patching ------------------------------------------------------------------
+def flipped_sentence(store: Store, sentence: int, prop: str = "tense") -> str | None:
+    """The store's ``sentence`` with ``prop`` flipped to its next class (a corrupted input
+    for activation patching), when the store's sentences are the synthetic grammar's
+    examples; ``None`` otherwise (real text: the user types one)."""
+    from neurotui.data.synthetic import PROP_VALUES, flip
+
+    examples = store_examples(store, synthetic_splits())
+    if examples is None or not 0 <= sentence < len(examples):
+        return None
+    example = examples[sentence]
+    value = example.props.get(prop)
+    values = PROP_VALUES[prop]
+    if value not in values:
+        return None
+    for k in range(1, len(values)):
+        try:
+            return flip(example, prop, values[(values.index(value) + k) % len(values)]).src
+        except DataError:
+            continue
+    return None
