@@ -73,7 +73,8 @@ class Outcome:
     description: str
     bleu: float | None
     device: str
-    #: (op, value, unit, positions) as chosen on screen when the request was made
+    #: (op, value, unit, positions) as chosen on screen when the request was made;
+    #: ("steer", α, "task→target", positions) for a steering vector
     request: tuple[str, float, str, str] = ("", 0.0, "", "")
     #: the following sentences (index, comparison) when visible sentences are on
     others: list[tuple[int, Comparison]] = field(default_factory=list)
@@ -600,6 +601,9 @@ original and modified outputs side by side, changed tokens marked.
         keys = [(opened.name, i) for i in sentences]
         cached = [self._originals.get(key) for key in keys]
         chosen = (self.op, self.value, self.unit, self.positions_kind)
+        if steer is not None:  # ("steer", α, "task→target", positions)
+            pair = self.steer_pair() or ("", "")
+            chosen = ("steer", self.alpha, "→".join(pair), self.positions_kind)
         where = {"store": opened.name, "sentence": sentence, "token": self.token}
         where_token = self.token
         originals = self._originals
