@@ -115,3 +115,20 @@ async def test_patch_mode_map_cell_and_export(store, backend, tmp_path: Path) ->
         heatmap.set_data(["[b]site"], ["0"], [[0.5]], ["[red]x"])
         assert "[b]site" in "".join(s.text for s in heatmap.render_line(2))
         assert "[red]x" in "".join(s.text for s in heatmap.render_line(1))
+
+
+def test_patch_mode_snapshot(snap_compare, store) -> None:  # type: ignore[no-untyped-def]
+    """The mode after a sweep with one cell patched: inputs, the coloured map with its
+    cursor, the cell's numbers and the three translations side by side."""
+
+    async def sweep_and_patch(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("5", "right_square_bracket", "r")
+        screen = pilot.app.screen
+        await _wait(pilot, lambda: screen.outcome is not None and screen.pending is None)
+        await pilot.press("right", "right", "enter")
+        await _wait(pilot, lambda: screen.cell is not None and screen.pending is None)
+        screen.progress_label = "done"  # (the sweep's time varies from run to run)
+        screen.render_panels()
+        await pilot.pause()
+
+    assert snap_compare(_app(store), terminal_size=(120, 32), run_before=sweep_and_patch)
