@@ -100,7 +100,9 @@ async def test_patch_mode_map_cell_and_export(store, backend, tmp_path: Path) ->
         assert document["sites"] == want_doc["sites"]
         assert document["positions"] == want_doc["positions"]
         rows = tmp_path / "map.csv"
-        assert screen.export_to(str(rows)) == [rows]
+        assert screen.exported == [out]
+        screen.export_to(str(rows))
+        assert screen.exported == [rows]
         assert list(csv.reader(rows.open(encoding="utf-8"))) == expected.csv_rows()
 
         # a typed corrupted sentence replaces the derived one

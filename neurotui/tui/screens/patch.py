@@ -360,12 +360,14 @@ Same as `neurotui patch MODEL --clean "…" --corrupt "…" [--json F] [--csv F]
             self.export_to,
         )
 
-    def export_to(self, path: str | None) -> list[Path]:
-        """Write the shown map to ``path`` (``None`` or empty: nothing)."""
+    def export_to(self, path: str | None) -> None:
+        """Write the shown map to ``path`` (``None`` or empty: nothing); the files written
+        are kept in :attr:`exported`."""
         from neurotui.intervene.patching import write_results
 
+        self.exported = []
         if path is None or not path.strip() or self.outcome is None:
-            return []
+            return
         target = Path(path.strip()).expanduser()
         tmap = self.outcome.tmap
         try:
@@ -375,10 +377,9 @@ Same as `neurotui patch MODEL --clean "…" --corrupt "…" [--json F] [--csv F]
                 written = write_results(tmap.to_dict(), json_path=target)
         except NeurotuiError as exc:
             self.notify_error(str(exc))
-            return []
+            return
         self.exported = written
         self.app.notify(f"map written to {', '.join(map(str, written))}", title="Patch")
-        return written
 
     # -- drawing -------------------------------------------------------------------------
     def render_panels(self) -> None:

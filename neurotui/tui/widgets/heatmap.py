@@ -12,6 +12,7 @@ scale's positive colour, negative toward its negative one, ``±1`` at full stren
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.segment import Segment
 from rich.style import Style
@@ -20,6 +21,9 @@ from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+if TYPE_CHECKING:  # pragma: no cover
+    from neurotui.tui.colour import ColourMap
 
 #: characters per cell (a value like ``-0.25`` plus a space)
 CELL = 7
@@ -170,12 +174,13 @@ class Heatmap(ScrollView, can_focus=True):
         body = strip.crop(label_w + scroll_x, label_w + scroll_x + max(0, width - label_w))
         return Strip.join([head, body]).extend_cell_length(width).crop(0, width)
 
-    def _colours(self):  # type: ignore[no-untyped-def]
+    def _colours(self) -> ColourMap | None:
+        """The app's activation colours (``None`` in an app without them)."""
         colour_map = getattr(self.app, "colour_map", None)
         return colour_map() if callable(colour_map) else None
 
     @staticmethod
-    def _cell(value: float | None, colours: object, cursor: bool) -> Segment:
+    def _cell(value: float | None, colours: ColourMap | None, cursor: bool) -> Segment:
         from neurotui.tui.colour import level_of
 
         if value is None:
@@ -183,7 +188,7 @@ class Heatmap(ScrollView, can_focus=True):
             text = "·".rjust(CELL - 1) + " "
         else:
             level = level_of(value, 1.0)
-            style = colours.style(level) if colours is not None else Style()  # type: ignore[attr-defined]
+            style = colours.style(level) if colours is not None else Style()
             text = _fit(f"{value:.2f}", CELL - 1) + " "
         if cursor:
             style = style + Style(reverse=True, bold=True, underline=True)
