@@ -48,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="SITE[:N1,N2][@POS]",
-        help="apply this patch (repeatable; all together) instead of the sweep",
+        help="apply this patch (repeatable; all together) instead of the sweep; prints the "
+        "patched score and the clean, corrupted and patched outputs",
     )
     p.add_argument(
         "--attribution",
