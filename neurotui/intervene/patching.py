@@ -482,8 +482,17 @@ def patched_translations(
             site: _FirstCall(_Patcher(recorders[site], [[p for p in patches if p.site == site]]))
             for site in sites
         }
-        with backend.edits(edits):
-            (out,) = translate(backend, [scores.corrupt])
+        # no speculative draft (hf_draft): its first call would carry the draft's target
+        # rows, which have no clean partner; plain generation runs the prompt alone first
+        drafting = getattr(backend, "draft_decoding", None)
+        if drafting:
+            backend.draft_decoding = False  # type: ignore[attr-defined]
+        try:
+            with backend.edits(edits):
+                (out,) = translate(backend, [scores.corrupt])
+        finally:
+            if drafting:
+                backend.draft_decoding = drafting  # type: ignore[attr-defined]
         patched = out.text
     return PatchedTranslations(
         list(patches), clean_out, corrupt_out, patched, logprob, scores.restored(logprob), note

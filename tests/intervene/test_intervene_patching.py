@@ -225,6 +225,10 @@ def test_hf_patching_restores_from_the_embeddings(hf_models, family) -> None:
     assert len(tmap.positions) == 5 and tmap.whole_site[0] == pytest.approx(full, abs=1e-3)
     # patching an unchanged word restores nothing from the embeddings
     assert tmap.logprob[0][0] == pytest.approx(scores.corrupt_logprob, abs=1e-3)
+    # generated with the embeddings patched: the prompt/encoder pass is the clean one
+    outputs = patched_translations(backend, scores, [Patch(emb)])
+    assert outputs.patched == outputs.clean
+    assert outputs.logprob == pytest.approx(full, abs=1e-4)
     result = attribution_patching(backend, clean, corrupt, sites=[emb], target=target, check=8)
     assert result.checked == 8 and np.isfinite(result.estimate).all()
     assert backend.active_hook_count() == 0
