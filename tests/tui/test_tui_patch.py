@@ -112,6 +112,8 @@ async def test_patch_mode_map_cell_and_export(store, backend, tmp_path: Path) ->
         await pilot.press("enter")
         await pilot.pause()
         assert screen.corrupt == "my lion wants some cheeses"
+        assert screen.clean_text() == CLEAN  # the clean choice survives the prompt
+        assert "map is of the previous pair" in _text(screen, "#patch-cell")
 
         # labels are drawn as text, never markup
         heatmap.set_data(["[b]site"], ["0"], [[0.5]], ["[red]x"])

@@ -198,6 +198,9 @@ Same as `neurotui patch MODEL --clean "…" --corrupt "…" [--json F] [--csv F]
         start = self.clean_index if self.clean_index is not None else 0
         self.clean_index = (start + delta) % n
         self.clean = None
+        opened = self.opened
+        if opened is not None:  # the shared text cursor follows (other modes, resume)
+            opened.view.move_text_cursor(self.clean_index, 0)
         if self.corrupt_index is None:
             self.corrupt = None  # a derived corrupted sentence follows the clean one
         self.render_panels()
@@ -428,6 +431,9 @@ Same as `neurotui patch MODEL --clean "…" --corrupt "…" [--json F] [--csv F]
         if outcome is None:
             return text
         tmap = outcome.tmap
+        corrupt = self.corrupt if self.corrupt is not None else outcome.corrupt
+        if (tmap.scores.clean, tmap.scores.corrupt) != (self.clean_text(), corrupt):
+            text.append("the map is of the previous pair: r runs the shown one\n", "yellow")
         text.append("target: ", style="bold")
         text.append(tmap.scores.target)
         text.append(
