@@ -24,15 +24,8 @@ CLEAN = "my lion wanted some cheeses in my house ."
 CORRUPT = "my lion wants some cheeses in my house ."
 
 
-@pytest.fixture(scope="module")
-def backend():  # type: ignore[no-untyped-def]
-    from neurotui.models.registry import load_backend
-
-    return load_backend("synth-en-fr-1", "cpu")
-
-
 @sync
-async def test_patch_mode_map_cell_and_export(store, backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_patch_mode_map_cell_and_export(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from textual.widgets import Input
 
     from neurotui.intervene.patching import Patch, patched_translations, tracing_sweep
@@ -52,7 +45,9 @@ async def test_patch_mode_map_cell_and_export(store, backend, tmp_path: Path) ->
         assert screen.outcome.corrupt == CORRUPT
         assert "tense flipped" in _text(screen, "#patch-controls")
 
-        # the map holds what the CLI's workflow function computes on the same pair
+        # the map holds what the CLI's workflow function computes on the same pair (on the
+        # runner's model, idle now: one load for the test)
+        backend = screen.runner.backend
         expected = tracing_sweep(backend, CLEAN, CORRUPT)
         heatmap = screen.query_one(Heatmap)
         assert (

@@ -16,15 +16,8 @@ _isolated, store = tui_helpers._isolated, tui_helpers.store
 _app, _text, _wait = tui_helpers._app, tui_helpers._text, tui_helpers._wait
 
 
-@pytest.fixture(scope="module")
-def backend():  # type: ignore[no-untyped-def]
-    from neurotui.models.registry import load_backend
-
-    return load_backend("synth-en-fr-1", "cpu")
-
-
 @sync
-async def test_manipulate_steers_at_the_property_words(store, backend) -> None:  # type: ignore[no-untyped-def]
+async def test_manipulate_steers_at_the_property_words(store) -> None:  # type: ignore[no-untyped-def]
     from neurotui.intervene.spec import Positions
     from neurotui.intervene.workflows import (
         manipulation_step,
@@ -48,7 +41,9 @@ async def test_manipulate_steers_at_the_property_words(store, backend) -> None: 
         controls = _text(screen, "#manip-controls")
         assert "steering vector: tense → present" in controls and "α +4" in controls
 
-        # what the workflow functions give on the same sentence ("her uncle will fall …")
+        # what the workflow functions give on the same sentence ("her uncle will fall …"),
+        # on the runner's model (idle now: one load for the test)
+        backend = screen.runner.backend
         source = " ".join(store.tokens(0))
         profile = steering_profile(backend, store, "tense", "present", splits=synthetic_splits())
         where = Positions.at(property_positions_of(store, 0, "tense"))
@@ -76,7 +71,7 @@ async def test_manipulate_steers_at_the_property_words(store, backend) -> None: 
 
 
 @sync
-async def test_control_steering_and_compare(store, backend) -> None:  # type: ignore[no-untyped-def]
+async def test_control_steering_and_compare(store) -> None:  # type: ignore[no-untyped-def]
     from neurotui.intervene.apply import DecodeSettings
     from neurotui.intervene.workflows import control_run, synthetic_splits
     from neurotui.tui.screens.control import ControlScreen
@@ -97,7 +92,8 @@ async def test_control_steering_and_compare(store, backend) -> None:  # type: ig
         result = screen.outcome.result
         assert result.best.setting.describe() == "n=512 steer 8 @property"
 
-        # the CLI's workflow function on the same cases and setting
+        # the CLI's workflow function on the same cases and setting (the runner's model)
+        backend = screen.runner.backend
         direct = control_run(
             backend,
             store,
