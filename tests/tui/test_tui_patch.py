@@ -110,6 +110,15 @@ async def test_patch_mode_map_cell_and_export(store, tmp_path: Path) -> None:  #
         assert screen.clean_text() == CLEAN  # the clean choice survives the prompt
         assert "map is of the previous pair" in _text(screen, "#patch-cell")
 
+        # x cancels a running sweep; the shown map stays. (x's action right after the
+        # request: a key sent through Pilot can land after so short a sweep has ended.)
+        before = screen.outcome
+        screen.action_run()
+        screen.action_cancel()
+        await _wait(pilot, lambda: screen.state == "cancelled")
+        assert screen.outcome is before and screen.progress_label == "cancelled"
+        assert screen.runner.backend.active_hook_count() == 0
+
         # labels are drawn as text, never markup
         heatmap.set_data(["[b]site"], ["0"], [[0.5]], ["[red]x"])
         assert "[b]site" in "".join(s.text for s in heatmap.render_line(2))
