@@ -45,7 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     from neurotui.tui.testing import monkey, monkey_keys
 
     app = NeurotuiApp([store], device="cpu")
-    report = asyncio.run(monkey(app, monkey_keys(args.keys, args.seed), warmup=args.warmup))
+    here = Path.cwd()
+    os.chdir(tmp)  # a storm can type a relative name into the patch mode's export prompt
+    try:
+        report = asyncio.run(monkey(app, monkey_keys(args.keys, args.seed), warmup=args.warmup))
+    finally:
+        os.chdir(here)
     print(report.summary())
     print("RSS every 1,000 keys (MiB):", [(k, round(r / 2**20)) for k, r in report.rss_trace][::10])
     print("internal errors:", report.internal_errors or "none")

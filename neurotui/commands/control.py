@@ -165,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
         DEFAULT_STRENGTHS,
         SEED_FLIP_RATES,
         check_target,
+        compare_methods,
     )
     from neurotui.intervene.realtext import REALTEXT_PROPS, check_realtext_prop, realtext_data
     from neurotui.intervene.workflows import (
@@ -262,25 +263,16 @@ def run(args: argparse.Namespace) -> int:
                 )
                 if not quiet:
                     print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
-                plan, result, log_path = run.plan, run.result, run.log_path
+                plan, result = run.plan, run.result
                 if method != "steer":
                     found = (plan.ranking, plan.ranking_name)
                 ranking_name = plan.ranking_name
-                doc = result.to_dict()
-                doc.update(
-                    {
-                        "method": "steer" if method == "steer" else "clamp",
-                        "ranking": ranking_name,
-                        "clamp_means": plan.clamp_means,
-                        "log": str(log_path) if log_path else None,
-                    }
-                )
-                results.append(doc)
+                results.append(run.to_dict())
                 texts.append(_describe(result, ranking_name, plan.clamp_means))
     finally:
         store.close()
     summary = _summary(results, SEED_FLIP_RATES)
-    comparison = _comparison(results) if args.compare else None
+    comparison = compare_methods(results) if args.compare else None
     if args.json:
         if len(results) == 1:
             print_json(results[0])
@@ -296,26 +288,6 @@ def run(args: argparse.Namespace) -> int:
     if len(results) > 1 and not args.compare:
         print("\n" + _summary_table(backend.name, summary, real is not None))
     return 0
-
-
-def _comparison(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (task, target): no intervention, the clamp and the steering vector on the same
-    test cases (flip rate, BLEU, the chosen setting)."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in results:
-        row = rows.setdefault(
-            (r["task"], r["target"]),
-            {
-                "task": r["task"],
-                "target": r["target"],
-                "cases": r["test"]["total"],
-                "none": {k: r["baseline"][k] for k in ("flip_rate", "bleu_untouched")},
-            },
-        )
-        row[r["method"]] = {
-            k: r[k] for k in ("flip_rate", "bleu_untouched", "n", "mode", "strength", "scope")
-        }
-    return list(rows.values())
 
 
 def _comparison_table(model: str, rows: list[dict[str, Any]]) -> str:

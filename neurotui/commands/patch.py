@@ -48,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="SITE[:N1,N2][@POS]",
-        help="apply this patch (repeatable; all together) instead of the sweep",
+        help="apply this patch (repeatable; all together) instead of the sweep; prints the "
+        "patched score and the clean, corrupted and patched outputs",
     )
     p.add_argument(
         "--attribution",
@@ -105,26 +106,23 @@ def parse_patch(text: str) -> Patch:
 def write_outputs(
     args: argparse.Namespace, document: dict[str, Any], rows: list[list[str]]
 ) -> None:
-    """``--json F`` / ``--csv F``, each written atomically (``-`` = stdout for JSON)."""
-    import csv
-    import io
-    import json
-
-    from neurotui.atomicfile import write_text
+    """``--json F`` / ``--csv F`` through :func:`neurotui.intervene.patching.write_results`
+    (the Patch mode's export writes the same files); ``--json -`` prints to stdout."""
     from neurotui.commands.common import print_json
+    from neurotui.intervene.patching import write_results
 
     if args.json == "-":
         print_json(document)
-    elif args.json:
-        write_text(args.json, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
-    if args.csv:
-        if not rows:
-            from neurotui.errors import NeurotuiError
+    if args.csv and not rows:
+        from neurotui.errors import NeurotuiError
 
-            raise NeurotuiError("--csv: only the sweep writes a CSV map")
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(rows)
-        write_text(args.csv, buffer.getvalue())
+        raise NeurotuiError("--csv: only the sweep writes a CSV map")
+    write_results(
+        document,
+        rows,
+        json_path=None if args.json == "-" else args.json,
+        csv_path=args.csv,
+    )
 
 
 def heatmap(tmap: TracingMap) -> Any:
@@ -172,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         baseline_scores,
         check_patches,
         check_sites,
-        patched_score,
+        patched_translations,
         tracing_sweep,
     )
     from neurotui.models.registry import load_backend
@@ -189,8 +187,8 @@ def run(args: argparse.Namespace) -> int:
     if patches:
         check_patches(backend, patches)
         scores = baseline_scores(backend, args.clean, args.corrupt, args.target)
-        value = patched_score(backend, scores, patches)
-        restored = scores.restored(value)
+        outputs = patched_translations(backend, scores, patches)
+        value, restored = outputs.logprob, outputs.restored
         document = {
             "model": backend.name,
             "clean": scores.clean,
@@ -201,6 +199,9 @@ def run(args: argparse.Namespace) -> int:
             "corrupt_logprob": round(scores.corrupt_logprob, 5),
             "patched_logprob": round(value, 5),
             "restored": None if restored is None else round(restored, 5),
+            "clean_output": outputs.clean,
+            "corrupt_output": outputs.corrupt,
+            "patched_output": outputs.patched,
         }
         write_outputs(args, document, [])
         if args.json != "-":
@@ -210,6 +211,11 @@ def run(args: argparse.Namespace) -> int:
                 f"  patched {value:.4f}  restored "
                 + ("n/a (clean = corrupted)" if restored is None else f"{restored:.3f}")
             )
+            print(f"clean output:     {outputs.clean}")
+            print(f"corrupted output: {outputs.corrupt}")
+            print(f"patched output:   {outputs.patched if outputs.patched is not None else '-'}")
+            if outputs.note:
+                print(f"note: {outputs.note}")
         return 0
     if args.attribution:
         from neurotui.intervene.attribution import attribution_patching

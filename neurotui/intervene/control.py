@@ -656,3 +656,26 @@ def run_control(
         detector=request.detector,
         bleu_against=request.bleu_against,
     )
+
+
+def compare_methods(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (task, target): no intervention, the clamp and the steering vector on the same
+    test cases (flip rate, BLEU, the chosen setting) — ``control --compare``'s table and
+    the Control mode's comparison. ``results``: run documents
+    (:meth:`neurotui.intervene.workflows.ControlRun.to_dict`) with ``method`` clamp or
+    steer."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in results:
+        row = rows.setdefault(
+            (r["task"], r["target"]),
+            {
+                "task": r["task"],
+                "target": r["target"],
+                "cases": r["test"]["total"],
+                "none": {k: r["baseline"][k] for k in ("flip_rate", "bleu_untouched")},
+            },
+        )
+        row[r["method"]] = {
+            k: r[k] for k in ("flip_rate", "bleu_untouched", "n", "mode", "strength", "scope")
+        }
+    return list(rows.values())

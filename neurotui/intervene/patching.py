@@ -28,6 +28,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neurotui.errors import NeurotuiError
@@ -396,3 +397,134 @@ def tracing_sweep(
     return TracingMap(
         backend.name, scores, names, labels, grid, whole, time.perf_counter() - start, notes
     )
+
+
+# -- one patch, read as translations ------------------------------------------------------
+class _FirstCall:
+    """Patch only the first call of a site (the source / prompt pass) during generation.
+
+    Why: a generated translation calls the decoder once per step, and a language model
+    runs the prompt once and then one token at a time; the clean run was recorded
+    teacher-forced, so only the first call (encoder, or the prompt) has a partner. The
+    patched source rows then reach every later step through the encoder memory or the
+    key/value cache.
+    """
+
+    def __init__(self, patcher: _Patcher) -> None:
+        self.patcher = patcher
+        self.calls = 0
+
+    def __call__(self, hidden: torch.Tensor, ctx: EditContext) -> torch.Tensor:
+        self.calls += 1
+        if self.calls > 1:
+            return hidden
+        return self.patcher(hidden, ctx)
+
+
+@dataclass
+class PatchedTranslations:
+    """The clean, corrupted and patched-corrupted outputs of one patch (or set of patches),
+    with the patched score of the clean target."""
+
+    patches: list[Patch]
+    clean: str
+    corrupt: str
+    patched: str | None  # None: not generated (decoder-site patches; see ``note``)
+    logprob: float
+    restored: float | None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "patches": [p.describe() for p in self.patches],
+            "clean_output": self.clean,
+            "corrupt_output": self.corrupt,
+            "patched_output": self.patched,
+            "patched_logprob": _r(self.logprob),
+            "restored": _r(self.restored),
+            "note": self.note,
+        }
+
+
+def patched_translations(
+    backend: Backend,
+    scores: PatchScores,
+    patches: Sequence[Patch],
+    recorders: dict[str, _Recorder] | None = None,
+) -> PatchedTranslations:
+    """Apply ``patches`` together: the patched score of the target (as
+    :func:`patched_score`) and the greedy outputs of the clean input, the corrupted input
+    and the corrupted input with the patches (what ``neurotui patch --patch`` prints and
+    the Patch mode shows on Enter).
+
+    Decoder-site patches are scored (teacher-forced) but not generated: a generated
+    translation's steps are not the scored target's, so they have no clean partner.
+    """
+    from neurotui.intervene.apply import translate
+
+    check_patches(backend, patches)
+    sites = sorted({p.site for p in patches})
+    if recorders is None or any(s not in recorders for s in sites):
+        recorders = record_clean(backend, scores, sites)
+    logprob = patched_score(backend, scores, patches, recorders)
+    clean_out, corrupt_out = (t.text for t in translate(backend, [scores.clean, scores.corrupt]))
+    sides = {s.name: s.side for s in backend.sites()}
+    decoder = [s for s in sites if sides.get(s) == "decoder"]
+    patched: str | None = None
+    note = ""
+    if decoder:
+        note = (
+            f"{', '.join(decoder)}: decoder sites are patched per target step of the scored "
+            "target; no patched translation is generated"
+        )
+    else:
+        edits = {
+            site: _FirstCall(_Patcher(recorders[site], [[p for p in patches if p.site == site]]))
+            for site in sites
+        }
+        # no speculative draft (hf_draft): its first call would carry the draft's target
+        # rows, which have no clean partner; plain generation runs the prompt alone first
+        drafting = getattr(backend, "draft_decoding", None)
+        if drafting:
+            backend.draft_decoding = False  # type: ignore[attr-defined]
+        try:
+            with backend.edits(edits):
+                (out,) = translate(backend, [scores.corrupt])
+        finally:
+            if drafting:
+                backend.draft_decoding = drafting  # type: ignore[attr-defined]
+        patched = out.text
+    return PatchedTranslations(
+        list(patches), clean_out, corrupt_out, patched, logprob, scores.restored(logprob), note
+    )
+
+
+# -- writing ------------------------------------------------------------------------------
+def write_results(
+    document: dict[str, Any],
+    rows: Sequence[Sequence[str]] = (),
+    *,
+    json_path: str | Path | None = None,
+    csv_path: str | Path | None = None,
+) -> list[Path]:
+    """Write a patch result as JSON and/or the map as CSV, each atomically; the paths
+    written. The ``patch`` command's ``--json F`` / ``--csv F`` and the Patch mode's
+    export both write through here."""
+    import csv
+    import io
+    import json
+
+    from neurotui.atomicfile import write_text
+
+    written: list[Path] = []
+    if json_path:
+        write_text(json_path, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+        written.append(Path(json_path))
+    if csv_path:
+        if not rows:
+            raise PatchError("--csv: only the sweep writes a CSV map")
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        write_text(csv_path, buffer.getvalue())
+        written.append(Path(csv_path))
+    return written

@@ -24,9 +24,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from neurotui.data.synthetic import Example
     from neurotui.intervene.bind import BoundIntervention
     from neurotui.intervene.compare import Comparison
-    from neurotui.intervene.control import ControlRequest, ControlResult
+    from neurotui.intervene.control import ClampProfile, ControlRequest, ControlResult
     from neurotui.intervene.realtext import RealText
-    from neurotui.intervene.spec import Intervention
+    from neurotui.intervene.spec import Intervention, Positions
     from neurotui.models.base import Backend, Translation
     from neurotui.store.api import Store
     from neurotui.store.ranking import Ranking
@@ -598,6 +598,24 @@ class ControlRun:
     #: why the run could not be logged (only with ``keep_log_errors``)
     log_error: str | None = None
 
+    @property
+    def method(self) -> str:
+        """``steer`` (a steering vector) or ``clamp`` (neurons set to values)."""
+        return "steer" if self.plan.request.mode == "steer" else "clamp"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result document of ``neurotui control --json`` (one run)."""
+        doc = self.result.to_dict()
+        doc.update(
+            {
+                "method": self.method,
+                "ranking": self.plan.ranking_name,
+                "clamp_means": self.plan.clamp_means,
+                "log": str(self.log_path) if self.log_path else None,
+            }
+        )
+        return doc
+
 
 def control_run(
     backend: Backend,
@@ -655,3 +673,89 @@ def control_run(
             raise
         run.log_error = str(exc)
     return run
+
+
+# -- activation patching ------------------------------------------------------------------
+def flipped_sentence(store: Store, sentence: int, prop: str = "tense") -> str | None:
+    """The store's ``sentence`` with ``prop`` flipped to its next class (a corrupted input
+    for activation patching), when the store's sentences are the synthetic grammar's
+    examples; ``None`` otherwise (real text: the user types one)."""
+    from neurotui.data.synthetic import PROP_VALUES, flip
+
+    examples = store_examples(store, synthetic_splits())
+    if examples is None or not 0 <= sentence < len(examples):
+        return None
+    example = examples[sentence]
+    value = example.props.get(prop)
+    values = PROP_VALUES[prop]
+    if value not in values:
+        return None
+    for k in range(1, len(values)):
+        try:
+            return flip(example, prop, values[(values.index(value) + k) % len(values)]).src
+        except DataError:
+            continue
+    return None
+
+
+# -- steering vectors outside a control experiment ----------------------------------------
+def steering_profile(
+    backend: Backend,
+    store: Store,
+    task: str,
+    target: str,
+    *,
+    sites: Sequence[str] | None = None,
+    real: RealText | None = None,
+    splits: dict[str, list[Example]] | None = None,
+) -> ClampProfile:
+    """The class means behind a steering vector for ``task`` → ``target``: every neuron of
+    ``sites`` (default :func:`steer_default`), means at the property's positions when the
+    store's sentences are synthetic examples, else over the task's labelled tokens — the
+    profile :func:`control_request` builds for ``mode="steer"``."""
+    from neurotui.intervene.control import clamp_profile
+
+    labelled = real.wrap(store) if real is not None else store
+    ids = steer_columns(backend, labelled, sites)
+    if real is not None:
+        return clamp_profile(labelled, ids, task, target, prop=task)
+    splits = splits if splits is not None else synthetic_splits()
+    behind = store_examples(store, splits)
+    return clamp_profile(store, ids, task, target, store_examples=behind, prop=task)
+
+
+def steering_intervention(
+    profile: ClampProfile, strength: float, positions: Positions | None = None
+) -> Intervention:
+    """Add ``strength`` × (μ_target − μ_other) to every neuron of ``profile`` at
+    ``positions`` (default all) — ``control --mode steer``'s intervention
+    (:func:`neurotui.intervene.control.clamp_interventions`), for any sentence."""
+    from neurotui.intervene.spec import Intervention as Spec
+    from neurotui.intervene.spec import Positions as Where
+
+    n = len(profile.names)
+    values = profile.values(n, "steer", strength)
+    return Spec(
+        neurons=tuple(profile.names),
+        op="add",
+        positions=positions if positions is not None else Where.all(),
+        value=tuple(float(v) for v in values),
+        name=f"steer n={n} steer {strength:g}",
+    )
+
+
+def property_positions_of(
+    store: Store,
+    sentence: int,
+    prop: str,
+    splits: dict[str, list[Example]] | None = None,
+) -> list[int] | None:
+    """The word positions expressing ``prop`` in the store's ``sentence`` (the control
+    experiments' ``property`` scope), when the store's sentences are the synthetic
+    grammar's examples; ``None`` otherwise."""
+    from neurotui.data.synthetic import property_positions
+
+    examples = store_examples(store, splits if splits is not None else synthetic_splits())
+    if examples is None or not 0 <= sentence < len(examples):
+        return None
+    return list(property_positions(examples[sentence], prop))

@@ -150,6 +150,7 @@ class NeurotuiApp(App[None]):
 
     def _apply_keymap(self) -> None:
         from neurotui.tui.screens.analysis import AnalysisScreen
+        from neurotui.tui.widgets.heatmap import Heatmap
         from neurotui.tui.widgets.neuron_card import NeuronCard
         from neurotui.tui.widgets.neuron_list import NeuronList
         from neurotui.tui.widgets.ranking_tree import RankingTree
@@ -158,7 +159,15 @@ class NeurotuiApp(App[None]):
         def known() -> Iterator[str]:
             # Lazy: only read when a keymap file exists (it imports every mode's screen).
             yield from binding_ids(
-                [type(self), AnalysisScreen, NeuronList, SentenceView, RankingTree, NeuronCard]
+                [
+                    type(self),
+                    AnalysisScreen,
+                    NeuronList,
+                    SentenceView,
+                    RankingTree,
+                    NeuronCard,
+                    Heatmap,
+                ]
             )
             yield from (mode_binding_id(spec.name) for spec in MODES)
             yield from binding_ids(mode_screen_classes())

@@ -47,6 +47,13 @@ MODES: list[ModeSpec] = [
     ModeSpec("manipulate", "Manipulate", "2", "neurotui.tui.screens.manipulate:ManipulateScreen"),
     ModeSpec("ablation", "Ablation", "3", "neurotui.tui.screens.ablation:AblationScreen"),
     ModeSpec("control", "Control", "4", "neurotui.tui.screens.control:ControlScreen"),
+    ModeSpec(
+        "patch",
+        "Patch",
+        "5",
+        "neurotui.tui.screens.patch:PatchScreen",
+        "activation patching: the causal-tracing map of a clean/corrupted pair",
+    ),
 ]
 
 

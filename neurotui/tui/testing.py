@@ -315,6 +315,9 @@ class MonkeyReport:
     final: list[tuple[str, str]] = field(default_factory=list)
     rss_trace: list[tuple[int, int]] = field(default_factory=list)  # (keys, RSS) every 100
     quit: bool = False  # the quit key ended the app at the very end
+    #: quits chosen in the command palette during the storm (Textual's "Quit the
+    #: application" system command), kept from ending the app
+    palette_quits: int = 0
 
     @property
     def internal_errors(self) -> list[str]:
@@ -462,7 +465,7 @@ async def monkey(
     """Press ``keys`` into ``app`` (the first ``warmup`` of them before measuring memory).
 
     Every ``rotate`` keys the next mode is forced (modal screens closed first), so each
-    of the four modes gets its share however the random keys wander (a command palette or
+    mode gets its share however the random keys wander (a command palette or
     a prompt can swallow hundreds of them). Every mode is visited first (so each loads its
     model once, outside the measurement);
     the storm stops at the first exception that ends the app, keeping the keys before it
@@ -498,6 +501,12 @@ async def _storm(
 
     from neurotui.tui.modes import MODES
 
+    async def palette_quit() -> None:
+        # The palette lists Textual's "Quit the application"; random letters and Enter
+        # can choose it (it is a quit key by another road). Only the storm is kept from
+        # quitting: the palette binds this when it opens, the final ``q`` finds the app's.
+        report.palette_quits += 1
+
     async with app.run_test(size=size) as pilot:
         await settle(pilot)
         for spec in MODES:
@@ -505,25 +514,43 @@ async def _storm(
             await settle(pilot)
         await prime_runners(pilot)
         start = time.perf_counter()
-        for k, key in enumerate(keys):
-            if k == warmup:
-                await quiesce(pilot)
-                report.raw_before, report.rss_before = live_rss_bytes()
-            if rotate and k % rotate == 0:
-                await to_mode(pilot, MODES[(k // rotate) % len(MODES)].name)
-            if k % 100 == 0:
-                report.rss_trace.append((k, rss_bytes()))
-            report.per_mode[app.current_mode] = report.per_mode.get(app.current_mode, 0) + 1
-            report.last_keys = [*report.last_keys[-29:], key]
-            await press_fast(pilot, key)
-            report.keys += 1
-            if app._exception is not None or not app.is_running:
-                break
+        app.action_quit = palette_quit
+        try:
+            await _press_all(app, pilot, keys, warmup, rotate, report)
+        finally:
+            del app.action_quit  # the class's own again
         report.seconds = time.perf_counter() - start
         if app._exception is None and app.is_running:
             await quiesce(pilot)
             report.raw_after, report.rss_after = live_rss_bytes()
             await _answers(pilot, report)
+
+
+async def _press_all(
+    app: Any,
+    pilot: Pilot,
+    keys: Sequence[str],
+    warmup: int,
+    rotate: int,
+    report: MonkeyReport,
+) -> None:
+    """The storm's keys, the next mode forced every ``rotate``; stops if the app ends."""
+    from neurotui.tui.modes import MODES
+
+    for k, key in enumerate(keys):
+        if k == warmup:
+            await quiesce(pilot)
+            report.raw_before, report.rss_before = live_rss_bytes()
+        if rotate and k % rotate == 0:
+            await to_mode(pilot, MODES[(k // rotate) % len(MODES)].name)
+        if k % 100 == 0:
+            report.rss_trace.append((k, rss_bytes()))
+        report.per_mode[app.current_mode] = report.per_mode.get(app.current_mode, 0) + 1
+        report.last_keys = [*report.last_keys[-29:], key]
+        await press_fast(pilot, key)
+        report.keys += 1
+        if app._exception is not None or not app.is_running:
+            break
 
 
 async def _answers(pilot: Pilot, report: MonkeyReport) -> None:

@@ -17,6 +17,7 @@ from neurotui.intervene.patching import (
     PatchError,
     baseline_scores,
     patched_score,
+    patched_translations,
     row_pairs,
     run_patches,
     tracing_sweep,
@@ -104,6 +105,25 @@ def test_language_model_continuation_patching(lm) -> None:
     assert lm.active_hook_count() == 0
 
 
+def test_patched_translations_generate_with_the_patch(s2s, lm) -> None:
+    scores = baseline_scores(s2s, CLEAN, CORRUPT)
+    top = patched_translations(s2s, scores, [Patch("enc.l1.fw"), Patch("enc.l1.bw")])
+    assert top.restored == pytest.approx(1.0, abs=1e-4)
+    assert top.patched == top.clean  # the decoder reads only the top layer
+    one = patched_translations(s2s, scores, [Patch("enc.l0.fw", None, 1)])
+    assert one.logprob == pytest.approx(patched_score(s2s, scores, [Patch("enc.l0.fw", None, 1)]))
+    assert isinstance(one.patched, str)
+    decoder = patched_translations(s2s, scores, [Patch("dec.l0")])
+    assert decoder.patched is None and "decoder" in decoder.note
+    assert s2s.active_hook_count() == 0
+    # a language model: only the prompt pass is patched; later steps run as generated
+    lm_scores = baseline_scores(lm, CLEAN, CORRUPT, target="the cat")
+    full = patched_translations(lm, lm_scores, [Patch("lm.l1")])
+    assert full.logprob == pytest.approx(lm_scores.clean_logprob, abs=1e-4)
+    assert isinstance(full.patched, str) and full.patched.split()
+    assert lm.active_hook_count() == 0
+
+
 def test_attribution_matches_real_patching_on_a_small_model(s2s) -> None:
     result = attribution_patching(s2s, CLEAN, CORRUPT, sites=["enc.l0.fw", "enc.l1.fw"], check=12)
     assert len(result.names) == 16 and result.checked == 12
@@ -154,6 +174,8 @@ def test_patch_cli(s2s, tmp_path, capsys) -> None:
     assert main([*base, "--patch", "enc.l1.fw", "--patch", "enc.l1.bw", "--json", "-"]) == 0
     one = json.loads(capsys.readouterr().out)
     assert one["restored"] == pytest.approx(1.0, abs=1e-3)
+    # the whole top encoder layer is all the decoder reads: the patched output is the clean one
+    assert one["patched_output"] == one["clean_output"]
     ranking = tmp_path / "r.json"
     argv = [*base, "--attribution", "--sites", "enc.l0.fw", "--check", "3"]
     assert main([*argv, "--ranking-out", str(ranking)]) == 0
@@ -203,6 +225,10 @@ def test_hf_patching_restores_from_the_embeddings(hf_models, family) -> None:
     assert len(tmap.positions) == 5 and tmap.whole_site[0] == pytest.approx(full, abs=1e-3)
     # patching an unchanged word restores nothing from the embeddings
     assert tmap.logprob[0][0] == pytest.approx(scores.corrupt_logprob, abs=1e-3)
+    # generated with the embeddings patched: the prompt/encoder pass is the clean one
+    outputs = patched_translations(backend, scores, [Patch(emb)])
+    assert outputs.patched == outputs.clean
+    assert outputs.logprob == pytest.approx(full, abs=1e-4)
     result = attribution_patching(backend, clean, corrupt, sites=[emb], target=target, check=8)
     assert result.checked == 8 and np.isfinite(result.estimate).all()
     assert backend.active_hook_count() == 0

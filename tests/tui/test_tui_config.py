@@ -132,6 +132,7 @@ def test_mode_keys_go_through_the_keymap(tmp_path: Path, monkeypatch: pytest.Mon
     path.write_text(
         '[keys]\n"mode.manipulate" = "f2"\n"mode.analysis" = "f1"\n'
         '"manipulate.save" = "ctrl+s"\n"mode.nothing" = "f9"\n'
+        '"patch.export" = "ctrl+e"\n"heatmap.choose" = "space,enter"\n'
     )
 
     @sync

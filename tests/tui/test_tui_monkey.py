@@ -52,6 +52,14 @@ from neurotui.tui.testing import (
 
 _isolated = tui_helpers._isolated  # config, cache and log of each test in tmp_path
 
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in tmp_path: a storm can type a relative file name into a prompt that writes
+    (the patch mode's export wrote 'Ejg' into the checkout)."""
+    monkeypatch.chdir(tmp_path)
+
+
 SEED = 16
 KEYS = int(os.environ.get("NEUROTUI_MONKEY_KEYS", "1200"))
 WARMUP = 300

@@ -1,10 +1,13 @@
-"""Ablation mode: zero the top / bottom / random N neurons of a ranking, plot the curve.
+"""Ablation mode: knock out the top / bottom / random N neurons of a ranking, plot the curve.
 
 Why a screen of its own: the NeuroX demo's "Model Ablation" — if a ranking is right,
 knocking out its top neurons hurts far more than its bottom ones (Bau et al. 2019). The
 curve runs on the intervention runner's thread (progress, cancel with ``x``) while the UI
 keeps serving keys; the plot is textual-plotext; ``←``/``→`` pick a point of the curve and
-``↑``/``↓`` browse the per-sentence outputs at that point.
+``↑``/``↓`` browse the per-sentence outputs at that point. ``k`` cycles the ablation kind —
+``zero``, ``mean`` (the neuron's corpus mean from the store) or ``resample`` (its value on
+a random token of another sentence) — passed to the same
+:func:`~neurotui.intervene.ablation.plan_ablation` as ``neurotui ablate --ablation``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ DIRECTION_SETS: tuple[tuple[str, ...], ...] = (
 )
 STEP_SETS: tuple[tuple[int, ...], ...] = ((10, 50, 100), (5, 10, 20, 50), (50, 100, 200, 400))
 SENTENCE_COUNTS: tuple[int, ...] = (20, 50, 100, 200)
+#: what replaces a knocked-out neuron (``neurotui ablate --ablation``)
+KINDS: tuple[str, ...] = ("zero", "mean", "resample")
+#: the plot's verb per kind
+KIND_VERBS = {"zero": "zeroed", "mean": "mean-ablated", "resample": "resampled"}
 #: the fallback ranking when the store has none: neurons by their standard deviation
 VARIANCE = "variance (store σ)"
 
@@ -72,6 +79,7 @@ class AblationScreen(RunnerModeScreen):
         Binding("n", "next_steps", "Steps", id="ablation.steps"),
         Binding("c", "next_count", "Sentences", id="ablation.count"),
         Binding("b", "next_metric", "BLEU/chrF", id="ablation.metric"),
+        Binding("k", "next_kind", "Kind", id="ablation.kind"),
         Binding("enter", "run", "Run", id="ablation.run"),
         Binding("x", "cancel", "Cancel", id="ablation.cancel"),
         Binding("left", "point(-1)", "Point ←", show=False, id="ablation.point_prev"),
@@ -102,6 +110,8 @@ class AblationScreen(RunnerModeScreen):
         self.output = 0
         self.progress_label = ""
         self.metric = "bleu"  # what the plot shows for translation curves: bleu or chrf
+        self.kind = KINDS[0]  # what replaces a knocked-out neuron
+        self.plot_title = ""  # the plot's title (says the kind of the curve shown)
         self.plotted: dict[str, list[float]] = {}  # direction → y values on the plot
 
     def compose(self) -> ComposeResult:
@@ -117,11 +127,14 @@ class AblationScreen(RunnerModeScreen):
         """The help screen's text for this mode."""
         return (
             "## Ablation mode\n\n"
-            "Zero the top / bottom / random N neurons of a ranking and score the translations "
+            "Knock out the top / bottom / random N neurons of a ranking and score the translations "
             "of the model's held-out set (BLEU and chrF; perplexity for language models). If "
             "the ranking is right, losing its top neurons hurts far more than its bottom ones.\n\n"
             "- **r** ranking · **d** directions · **n** steps · **c** sentences · "
             "**b** plot BLEU or chrF\n"
+            "- **k** ablation kind: `zero`, `mean` (the neuron's corpus mean — removes its "
+            "information without shifting the next layer's input) or `resample` (its value "
+            "on a random token of another sentence), as `neurotui ablate --ablation`\n"
             "- **enter** run · **x** cancel · **← →** point of the curve · **↑ ↓** sentence\n"
         )
 
@@ -163,6 +176,11 @@ class AblationScreen(RunnerModeScreen):
         self.count = SENTENCE_COUNTS[(k + 1) % len(SENTENCE_COUNTS)]
         self.render_panels()
 
+    def action_next_kind(self) -> None:
+        """zero → mean → resample → zero (the next run uses it)."""
+        self.kind = KINDS[(KINDS.index(self.kind) + 1) % len(KINDS)]
+        self.render_panels()
+
     def action_next_metric(self) -> None:
         """Plot chrF instead of BLEU, or back (language models always plot perplexity)."""
         self.metric = "chrf" if self.metric == "bleu" else "bleu"
@@ -189,6 +207,7 @@ class AblationScreen(RunnerModeScreen):
         try:
             ranking, name = self.ranking()
             steps = [n for n in self.steps if n <= len(ranking.order)]
+            # checked here (cheap); mean/resample read their reference values on the runner
             plan = plan_ablation(
                 ranking,
                 steps,
@@ -199,11 +218,23 @@ class AblationScreen(RunnerModeScreen):
         except NeurotuiError as exc:
             self.notify_error(str(exc))
             return
-        count = self.count
+        count, kind, store, directions = self.count, self.kind, opened.store, self.directions
 
         def job(ctx: RunnerContext) -> tuple[AblationCurve, list[str], list[str]]:
             from neurotui.intervene.ablation import run_ablation
             from neurotui.intervene.workflows import heldout
+
+            nonlocal plan
+            if kind != "zero":
+                ctx.progress(f"{kind}-ablation: reference values from the store", 0, 0)
+                plan = plan_ablation(
+                    ranking,
+                    steps,
+                    store=store,
+                    directions=directions,
+                    ranking_name=name,
+                    kind=kind,
+                )
 
             sources, references, _ = heldout(ctx.backend)
             sources = sources[:count]
@@ -254,10 +285,12 @@ class AblationScreen(RunnerModeScreen):
         controls.append(",".join(str(n) for n in self.steps))
         controls.append("   sentences: ", style="bold")
         controls.append(str(self.count))
+        controls.append("   ablation: ", style="bold")
+        controls.append(self.kind)
         controls.append(f"   {self.progress_label}", style="italic")
         controls.append(
-            "\nkeys: r ranking, d directions, n steps, c sentences, b BLEU/chrF, enter run, "
-            "x cancel, ← → point, ↑ ↓ sentence",
+            "\nkeys: r ranking, d directions, n steps, c sentences, k zero/mean/resample, "
+            "b BLEU/chrF, enter run, x cancel, ← → point, ↑ ↓ sentence",
             style="dim",
         )
         self.query_one("#abl-controls", Static).update(controls)
@@ -277,7 +310,9 @@ class AblationScreen(RunnerModeScreen):
         field = "perplexity" if curve.metric == "perplexity" else self.metric
         self.plotted = {}
         title = {"perplexity": "perplexity", "bleu": "BLEU", "chrf": "chrF"}[field]
-        plt.title(f"{title} vs neurons zeroed ({curve.sentences} sentences)")
+        verb = KIND_VERBS.get(curve.kind, curve.kind)
+        self.plot_title = f"{title} vs neurons {verb} ({curve.sentences} sentences)"
+        plt.title(self.plot_title)
         base = getattr(curve.baseline, field)
         for direction in dict.fromkeys(p.direction for p in curve.points):
             pts = [p for p in curve.points if p.direction == direction]

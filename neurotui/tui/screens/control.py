@@ -9,6 +9,12 @@ reported on the test split), run it on the intervention runner with progress and
 translation, the unclamped baseline, and browse the sentences that flipped and those that
 did not, with the changed tokens marked.
 
+``u`` cycles the method: clamp to class means (``mean``), to σ units (``sigma``), or add a
+*steering vector* (``steer``: α × the difference of class means over every encoder neuron,
+as ``neurotui control --mode steer``); ``+``/``-`` change the strength. ``m`` compares, on
+the same test cases, no intervention, the clamp and the steering vector (``control
+--compare``).
+
 The neurons come from a ranking for the task: one already in the session (e.g. computed in
 the analysis mode), else what the CLI uses (:func:`neurotui.intervene.workflows.
 task_ranking`: a saved ranking, else a fresh probe), computed on the runner's thread.
@@ -45,6 +51,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SCOPES = ("property", "all")
 CLAMP_MODES = ("mean", "sigma")
+#: what ``u`` cycles through: the two clamps and the steering vector
+METHODS = (*CLAMP_MODES, "steer")
+#: the step of ``+``/``-`` per method (α for mean and steer, k σ for sigma)
+STRENGTH_STEPS = {"mean": 1.0, "sigma": 0.5, "steer": 1.0}
 #: dev and test sentences (each) per run; the synthetic splits hold 500 of each
 SENTENCE_COUNTS: tuple[int, ...] = (50, 100, 200, 500)
 #: a single setting that flips tense well on the sample model (dev search, 60 sentences)
@@ -107,6 +117,8 @@ class ControlOutcome:
     store: str
     log: str | None = None  # the intervention log the run was appended to
     log_error: str | None = None  # why it could not be appended
+    #: with ``m``: none / clamp / steer on the same cases (``control --compare``'s rows)
+    comparison: list[dict] | None = None
 
 
 class ControlScreen(RunnerModeScreen):
@@ -122,7 +134,10 @@ class ControlScreen(RunnerModeScreen):
         Binding("n", "next_n", "Neurons", id="control.neurons"),
         Binding("s", "next_strength", "Strength", id="control.strength"),
         Binding("p", "next_scope", "Scope", id="control.scope"),
-        Binding("u", "next_clamp_mode", "Mean/σ", show=False, id="control.clamp_mode"),
+        Binding("u", "next_clamp_mode", "Mean/σ/steer", id="control.clamp_mode"),
+        Binding("plus,equals_sign", "strength_step(1)", "+", show=False, id="control.more"),
+        Binding("minus", "strength_step(-1)", "-", show=False, id="control.less"),
+        Binding("m", "toggle_compare", "Compare", id="control.compare"),
         Binding("a", "toggle_search", "Search", id="control.search"),
         Binding("l", "next_count", "Sentences", id="control.count"),
         Binding("enter", "run", "Run", id="control.run"),
@@ -146,7 +161,9 @@ class ControlScreen(RunnerModeScreen):
         self.target_index = 1  # tense → present first (PROP_VALUES order: past, present, …)
         self.n = DEFAULT_N
         self.clamp_mode = "mean"
-        self.strength = DEFAULT_STRENGTH
+        #: the strength of each method (the shown one is the current method's)
+        self.strengths = {"mean": DEFAULT_STRENGTH, "sigma": 4.0, "steer": DEFAULT_STRENGTH}
+        self.compare = False
         self.scope = "property"
         self.search = False
         self.count = SENTENCE_COUNTS[0]
@@ -157,6 +174,15 @@ class ControlScreen(RunnerModeScreen):
         #: (store name, task) → ranking found or computed by an earlier run
         self._rankings: dict[tuple[str, str], tuple[Ranking, str]] = {}
         self._realtext: dict[str, RealText | None] = {}
+
+    @property
+    def strength(self) -> float:
+        """The strength of the current method (α, or k σ)."""
+        return self.strengths[self.clamp_mode]
+
+    @strength.setter
+    def strength(self, value: float) -> None:
+        self.strengths[self.clamp_mode] = value
 
     def compose(self) -> ComposeResult:
         yield AppHeader(id="header")
@@ -175,7 +201,12 @@ class ControlScreen(RunnerModeScreen):
             "present) at the words that express the property, re-translate sentences whose "
             "property differs, and count how many outputs now read as the target.\n\n"
             "- **t / c** task / target class · **n / s / p** neurons, strength, scope "
-            "(`property`: the words expressing it; `all`: every word) · **u** mean/σ values\n"
+            "(`property`: the words expressing it; `all`: every word) · **+ / -** strength\n"
+            "- **u** method: clamp to class means (`mean`), to σ units (`sigma`), or a "
+            "**steering vector** (`steer`: α × (class mean of the target − of the others) "
+            "added to every encoder neuron, as `neurotui control --mode steer`)\n"
+            "- **m** compare no intervention, the clamp and the steering vector on the same "
+            "cases (`neurotui control --compare`)\n"
             "- **a** grid search (chosen on the dev split, reported on the test split) · "
             "**l** sentences · **enter** run · **x** cancel\n"
             "- **f** flipped / not flipped examples · **↑ ↓** browse them\n\n"
@@ -252,10 +283,19 @@ class ControlScreen(RunnerModeScreen):
         self.render_panels()
 
     def action_next_clamp_mode(self) -> None:
-        self.clamp_mode = CLAMP_MODES[(CLAMP_MODES.index(self.clamp_mode) + 1) % 2]
-        values = strengths_for(self.clamp_mode)
-        if self.strength not in values:
-            self.strength = values[len(values) // 2]
+        """mean → sigma → steer (the steering vector) → mean."""
+        self.clamp_mode = METHODS[(METHODS.index(self.clamp_mode) + 1) % len(METHODS)]
+        self.render_panels()
+
+    def action_strength_step(self, direction: int) -> None:
+        """``+``/``-``: the current method's strength by one step (never below one step)."""
+        step = STRENGTH_STEPS[self.clamp_mode]
+        self.strength = max(step, round(self.strength + direction * step, 6))
+        self.render_panels()
+
+    def action_toggle_compare(self) -> None:
+        """Compare no intervention, the clamp and the steering vector on the same cases."""
+        self.compare = not self.compare
         self.render_panels()
 
     def action_toggle_search(self) -> None:
@@ -299,47 +339,62 @@ class ControlScreen(RunnerModeScreen):
         known = self._rankings.get((opened.name, task)) or session_ranking(opened, task)
         store, name = opened.store, opened.name
         real = self.realtext(opened)
-        search, count, mode = self.search, self.count, self.clamp_mode
+        search, count, compare = self.search, self.count, self.compare
+        # --compare: the clamp (mean or sigma) first, then the steering vector
+        clamp = self.clamp_mode if self.clamp_mode in CLAMP_MODES else "mean"
+        methods = [clamp, "steer"] if compare else [self.clamp_mode]
         ns = list(DEFAULT_NS) if search else [self.n]
-        strengths = list(strengths_for(mode)) if search else [self.strength]
+        strengths_of = {
+            m: list(strengths_for(m)) if search else [self.strengths[m]] for m in methods
+        }
         scopes = list(SCOPES) if search else [self.scope]
 
         def job(ctx: RunnerContext) -> ControlOutcome:
             from neurotui.intervene.apply import DecodeSettings
+            from neurotui.intervene.control import compare_methods
             from neurotui.intervene.workflows import control_run, require_translation_model
 
             backend = ctx.backend
             require_translation_model(backend)
-            run = control_run(
-                backend,
-                store,
-                task,
-                target,
-                settings=DecodeSettings(beam=1, batch_size=128),
-                examples=None,  # every test sentence, to browse
-                keep_log_errors=True,  # the run stands; the screen says it was not logged
-                app="control mode",
-                progress=ctx.progress,
-                should_stop=ctx.should_stop,
-                real=real,
-                ns=ns,
-                strengths=strengths,
-                mode=mode,
-                scopes=scopes,
-                limit=count,
-                ranking=known,
-                splits=synthetic_splits() if real is None else None,
-            )
+            runs = []
+            found = known
+            for mode in methods:
+                run = control_run(
+                    backend,
+                    store,
+                    task,
+                    target,
+                    settings=DecodeSettings(beam=1, batch_size=128),
+                    examples=None,  # every test sentence, to browse
+                    keep_log_errors=True,  # the run stands; the screen says it was not logged
+                    app="control mode",
+                    progress=ctx.progress,
+                    should_stop=ctx.should_stop,
+                    real=real,
+                    ns=ns,
+                    strengths=strengths_of[mode],
+                    mode=mode,
+                    scopes=scopes,
+                    limit=count,
+                    ranking=None if mode == "steer" else found,
+                    splits=synthetic_splits() if real is None else None,
+                )
+                if mode != "steer":
+                    found = (run.plan.ranking, run.plan.ranking_name)
+                runs.append(run)
+            run = runs[-1]  # the steering vector's examples, when comparing
             plan = run.plan
+            ranking = (plan.ranking, plan.ranking_name)
             return ControlOutcome(
                 run.result,
-                plan.ranking,
-                plan.ranking_name,
+                ranking[0],
+                ranking[1],
                 plan.clamp_means,
                 search,
                 name,
                 str(run.log_path) if run.log_path else None,
                 run.log_error,
+                compare_methods([r.to_dict() for r in runs]) if compare else None,
             )
 
         self.progress_label = "starting"
@@ -358,7 +413,8 @@ class ControlScreen(RunnerModeScreen):
         assert isinstance(value, ControlOutcome)
         self.outcome = value
         result = value.result
-        self._rankings[(value.store, result.prop)] = (value.ranking, value.ranking_name)
+        if value.ranking.method != "steering":  # a steering run ranks nothing
+            self._rankings[(value.store, result.prop)] = (value.ranking, value.ranking_name)
         self.show_flipped = result.test.flipped > 0
         self.example = 0
         self.progress_label = "done"
@@ -392,18 +448,39 @@ class ControlScreen(RunnerModeScreen):
             return text
         text.append("task: ", style="bold")
         text.append(f"{task} → {target}")
+        steer = self.clamp_mode == "steer"
+        text.append("   method: ", style="bold")
+        if self.compare:
+            clamp = self.clamp_mode if not steer else "mean"
+            text.append(f"compare none / {clamp} clamp / steering vector")
+        else:
+            text.append("steering vector (every encoder neuron)" if steer else "clamp")
         if self.search:
             text.append("   search: ", style="bold")
+            shown = (
+                [self.clamp_mode]
+                if not self.compare
+                else ["mean" if steer else self.clamp_mode, "steer"]
+            )
+            grids = [f"{m} {','.join(f'{s:g}' for s in strengths_for(m))}" for m in shown]
             text.append(
-                f"n {','.join(map(str, DEFAULT_NS))} × {self.clamp_mode} "
-                f"{','.join(f'{s:g}' for s in strengths_for(self.clamp_mode))} × "
+                f"n {','.join(map(str, DEFAULT_NS))} × {' | '.join(grids)} × "
                 f"{'/'.join(SCOPES)} (dev-chosen, test-reported)"
             )
         else:
-            text.append("   neurons: ", style="bold")
-            text.append(str(self.n))
+            if not steer or self.compare:
+                text.append("   neurons: ", style="bold")
+                text.append(str(self.n))
             text.append("   strength: ", style="bold")
-            text.append(f"{self.clamp_mode} {self.strength:g}")
+            if self.compare:
+                clamp = self.clamp_mode if not steer else "mean"
+                text.append(
+                    f"{clamp} {self.strengths[clamp]:g}, steer α {self.strengths['steer']:g}"
+                )
+            elif steer:
+                text.append(f"steer α {self.strength:g}")
+            else:
+                text.append(f"{self.clamp_mode} {self.strength:g}")
             text.append("   scope: ", style="bold")
             text.append(self.scope)
         text.append("   sentences: ", style="bold")
@@ -411,8 +488,8 @@ class ControlScreen(RunnerModeScreen):
         if self.progress_label:
             text.append(f"   {self.progress_label}", style="italic")
         text.append(
-            "\nkeys: t task, c target, n neurons, s strength, p scope, u mean/σ, a search, "
-            "l sentences, enter run, x cancel, f flipped/not, ↑ ↓ example",
+            "\nkeys: t task, c target, n neurons, s/+/- strength, p scope, u mean/σ/steer, "
+            "m compare, a search, l sentences, enter run, x cancel, f flipped/not, ↑ ↓ example",
             style="dim",
         )
         return text
@@ -451,6 +528,18 @@ class ControlScreen(RunnerModeScreen):
             f"flip rate {100 * base.flip_rate:.1f}%, BLEU {base.bleu_untouched:.2f}, "
             f"exact {100 * base.exact_rate:.1f}%"
         )
+        for row in o.comparison or []:
+            text.append("\ncompare (same test cases): ", style="bold")
+            for key in ("none", "clamp", "steer"):
+                cell = row.get(key)
+                if cell is None:
+                    continue
+                text.append(f"{key} ", style="bold")
+                text.append(f"{100 * cell['flip_rate']:.1f}% BLEU {cell['bleu_untouched']:.2f}")
+                if key != "none":
+                    text.append(f" ({cell['mode']} {cell['strength']:g} @{cell['scope']})", "dim")
+                text.append("   ")
+            text.append("(examples: the steering vector's)", style="dim")
         if o.search:
             dev = r.best
             text.append(

@@ -9,6 +9,10 @@ intervention; the sentence is the shared text cursor (``app.session``'s per-stor
 ``view.sentence``/``view.token``, moved by the analysis view and by ``[``/``]`` here).
 With ``v`` the next few sentences re-translate in the same request. ``s`` names and saves
 the intervention to the JSONL run log; ``l`` lists the log's interventions and loads one.
+``g`` switches from the selected neurons to a *steering vector*: α × the difference of the
+store's class means of a label pair (``t`` task, ``c`` target class) over every neuron of
+the encoder sites, added at the chosen positions — the intervention ``neurotui control
+--mode steer`` adds (:func:`neurotui.intervene.workflows.steering_profile`).
 """
 
 from __future__ import annotations
@@ -50,8 +54,12 @@ if TYPE_CHECKING:  # pragma: no cover
 DEBOUNCE = 0.05
 OPS = ("set", "add", "scale", "zero")
 POSITION_KINDS = ("all", "token", "word")
+#: with a steering vector: also the words that express the property (synthetic stores)
+STEER_POSITION_KINDS = ("property", "all", "token", "word")
 #: step of the +/- keys per unit
-STEPS = {"sigma": 0.5, "raw": 0.25, "scale": 0.25}
+STEPS = {"sigma": 0.5, "raw": 0.25, "scale": 0.25, "steer": 1.0}
+#: the steering strength α the mode starts with (added at every position by default)
+STEER_ALPHA = 4.0
 #: sentences re-translated with ``v`` on: the current one and the next ``VISIBLE - 1``
 VISIBLE = 5
 
@@ -65,7 +73,8 @@ class Outcome:
     description: str
     bleu: float | None
     device: str
-    #: (op, value, unit, positions) as chosen on screen when the request was made
+    #: (op, value, unit, positions) as chosen on screen when the request was made;
+    #: ("steer", α, "task→target", positions) for a steering vector
     request: tuple[str, float, str, str] = ("", 0.0, "", "")
     #: the following sentences (index, comparison) when visible sentences are on
     others: list[tuple[int, Comparison]] = field(default_factory=list)
@@ -109,6 +118,9 @@ class ManipulateScreen(RunnerModeScreen):
         Binding("left", "token(-1)", "Token ←", show=False, id="manipulate.token_prev"),
         Binding("right", "token(1)", "Token →", show=False, id="manipulate.token_next"),
         Binding("v", "toggle_visible", "Visible", id="manipulate.visible"),
+        Binding("g", "toggle_steer", "Steer", id="manipulate.steer"),
+        Binding("t", "next_task", "Task", show=False, id="manipulate.task"),
+        Binding("c", "next_target", "Target", show=False, id="manipulate.target"),
         Binding("s", "save", "Save", id="manipulate.save"),
         Binding("l", "load", "Load", id="manipulate.load"),
         Binding("x", "cancel", "Cancel", show=False, id="manipulate.cancel"),
@@ -129,6 +141,9 @@ original and modified outputs side by side, changed tokens marked.
 - **v** also re-translate the next sentences (one request, pairs listed below)
 - **s** name and save the intervention to the run log (`neurotui replay LOG` re-runs it)
 - **l** list saved interventions; Enter loads one and re-runs it · **x** cancel a request
+- **g** steering vector instead of the selected neurons: α × (class mean of the target −
+  class mean of the others) of a label pair of the store, added to every encoder neuron
+  (as `neurotui control --mode steer`); **t** task, **c** target class, **+ / -** α
 """
 
     def pane_help(self) -> str:
@@ -162,6 +177,16 @@ original and modified outputs side by side, changed tokens marked.
         self.label = ""
         #: the last "cannot read this sentence" error shown (said once, not every redraw)
         self._read_error: str | None = None
+        #: steering vector instead of the selected neurons (``g``), its label pair and α
+        self.steer = False
+        self.steer_task = 0
+        self.steer_target = 1  # tense → present first (PROP_VALUES: past, present, future)
+        self.alpha = STEER_ALPHA
+        #: (store, task, target) → the class-mean profile (computed once on the runner)
+        self._profiles: dict[tuple[str, str, str], Any] = {}
+        self._real: dict[str, Any] = {}  # store → its real-text sets (None: synthetic)
+        #: (store, sentence, task) → the words expressing the property (steering scope)
+        self._property_positions: dict[tuple[str, int, str], list[int]] = {}
 
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -253,6 +278,12 @@ original and modified outputs side by side, changed tokens marked.
         return list(range(self.sentence, min(n, self.sentence + VISIBLE)))
 
     def positions(self, words: list[str]) -> Positions:
+        if self.positions_kind == "property":  # steering: known once the runner found them
+            pair = self.steer_pair()
+            opened = self.opened
+            key = (opened.name if opened else "", self.sentence, pair[0] if pair else "")
+            found = self._property_positions.get(key)
+            return Positions.at(found) if found else Positions.all()
         if self.positions_kind == "token":
             return Positions.at([self.token])
         if self.positions_kind == "word" and words:
@@ -279,6 +310,10 @@ original and modified outputs side by side, changed tokens marked.
 
     # -- actions -------------------------------------------------------------------------
     def action_step(self, direction: int) -> None:
+        if self.steer:
+            self.alpha = round(self.alpha + direction * STEPS["steer"], 6)
+            self.schedule()
+            return
         step = STEPS["scale" if self.op == "scale" else self.unit]
         self.value = round(self.value + direction * step, 6)
         self.schedule()
@@ -290,7 +325,7 @@ original and modified outputs side by side, changed tokens marked.
         self.schedule()
 
     def action_next_positions(self) -> None:
-        kinds = POSITION_KINDS
+        kinds = STEER_POSITION_KINDS if self.steer else POSITION_KINDS
         self.positions_kind = kinds[(kinds.index(self.positions_kind) + 1) % len(kinds)]
         self.schedule()
 
@@ -312,6 +347,70 @@ original and modified outputs side by side, changed tokens marked.
         self.token += delta
         self._share_cursor()
         self.schedule()
+
+    # -- steering ------------------------------------------------------------------------
+    def steer_tasks(self) -> list[str]:
+        """The label tasks of the store a steering vector can be built for."""
+        from neurotui.intervene.control import CONTROL_PROPS
+
+        opened = self.opened
+        if opened is None:
+            return []
+        with contextlib.suppress(Exception):
+            have = set(opened.store.label_tasks)
+            real = self._realtext(opened)
+            if real is not None:
+                from neurotui.intervene.realtext import REALTEXT_PROPS
+
+                return list(REALTEXT_PROPS)
+            return [t for t in CONTROL_PROPS if t in have]
+        return []
+
+    def _realtext(self, opened: OpenStore) -> Any:
+        from neurotui.tui.screens.control import realtext_for
+
+        if opened.name not in self._real:
+            self._real[opened.name] = realtext_for(opened, getattr(self.app, "model_path", None))
+        return self._real[opened.name]
+
+    def steer_pair(self) -> tuple[str, str] | None:
+        """(task, target class) of the steering vector, or ``None`` without labels."""
+        from neurotui.data.synthetic import PROP_VALUES
+
+        tasks = self.steer_tasks()
+        if not tasks:
+            return None
+        task = tasks[self.steer_task % len(tasks)]
+        targets = PROP_VALUES[task]
+        return task, targets[self.steer_target % len(targets)]
+
+    def action_toggle_steer(self) -> None:
+        """Steering vector instead of the selected neurons, or back."""
+        self.steer = not self.steer
+        if self.steer and self.steer_pair() is None:
+            self.steer = False
+            self.app.notify(
+                "no tense / number / gender labels in this store to build a steering vector",
+                severity="warning",
+            )
+        if self.steer and self.positions_kind == "all" and self.opened is not None:
+            # the property's words, where a synthetic store knows them (as control does)
+            if self._realtext(self.opened) is None:
+                self.positions_kind = "property"
+        elif not self.steer and self.positions_kind == "property":
+            self.positions_kind = "all"
+        self.schedule()
+
+    def action_next_task(self) -> None:
+        if self.steer:
+            self.steer_task += 1
+            self.steer_target = 0
+            self.schedule()
+
+    def action_next_target(self) -> None:
+        if self.steer:
+            self.steer_target += 1
+            self.schedule()
 
     def action_toggle_visible(self) -> None:
         """Also re-translate the next few sentences (one request), or only the current one."""
@@ -451,6 +550,7 @@ original and modified outputs side by side, changed tokens marked.
             self.unit,
             self.positions_kind,
             self.show_next,
+            self.steer and (self.steer_pair(), self.alpha),
         )
 
     def runner_changed(self) -> None:
@@ -463,7 +563,7 @@ original and modified outputs side by side, changed tokens marked.
         self._last_request = time.monotonic()
         self._last_signature = self.signature()
         opened = self.opened
-        if opened is None or not self.neurons():
+        if opened is None or not (self.steer or self.neurons()):
             self.error = None
             self.render_panels()
             return
@@ -472,15 +572,18 @@ original and modified outputs side by side, changed tokens marked.
         try:
             words = self.words()
             self._last_signature = self.signature()  # with the cursor clamped into range
-            spec = [self.intervention(opened, words, name)]
             sentences = self.visible_sentences()
             others = sentences[1:]
+            per = None
             if others and self.positions_kind == "token":
                 # the cursor token is a position of the current sentence only
                 per = Positions.sentences({" ".join(words): [self.token]})
-                wide = [self.intervention(opened, words, name, per)]
+            steer = self.steer_request(opened, words, name, per)
+            if steer is None:
+                spec = [self.intervention(opened, words, name)]
+                wide = spec if per is None else [self.intervention(opened, words, name, per)]
             else:
-                wide = spec
+                spec = wide = []  # built on the runner (the class means read the store)
             if not words:  # unreadable (already said): nothing to translate
                 self.render_panels()
                 return
@@ -498,6 +601,9 @@ original and modified outputs side by side, changed tokens marked.
         keys = [(opened.name, i) for i in sentences]
         cached = [self._originals.get(key) for key in keys]
         chosen = (self.op, self.value, self.unit, self.positions_kind)
+        if steer is not None:  # ("steer", α, "task→target", positions)
+            pair = self.steer_pair() or ("", "")
+            chosen = ("steer", self.alpha, "→".join(pair), self.positions_kind)
         where = {"store": opened.name, "sentence": sentence, "token": self.token}
         where_token = self.token
         originals = self._originals
@@ -505,6 +611,9 @@ original and modified outputs side by side, changed tokens marked.
         def job(ctx: RunnerContext) -> Outcome:
             from neurotui.intervene.workflows import manipulation_step
 
+            nonlocal spec, wide
+            if steer is not None:
+                spec, wide = steer(ctx)
             step = manipulation_step(
                 ctx.backend,
                 spec,
@@ -544,6 +653,60 @@ original and modified outputs side by side, changed tokens marked.
             self._saving.add(self.pending)
         self.state = "busy"
         self.render_panels()
+
+    def steer_request(
+        self, opened: OpenStore, words: list[str], name: str | None, per: Positions | None
+    ) -> Any:
+        """With steering on: a function the job calls on the runner's thread that returns
+        ``(spec, wide)`` — the steering vector at the chosen positions (its class means
+        computed once per store and label pair). ``None`` with steering off."""
+        pair = self.steer_pair() if self.steer else None
+        if pair is None:
+            return None
+        task, target = pair
+        alpha = self.alpha
+        where = self.positions(words)
+        key = (opened.name, task, target)
+        profiles = self._profiles
+        store = opened.store
+        real = self._realtext(opened)
+        spot = (opened.name, self.sentence, task) if self.positions_kind == "property" else None
+        found = self._property_positions
+        visible, opened_name = self.visible_sentences(), opened.name
+
+        def build(ctx: RunnerContext) -> tuple[list[Intervention], list[Intervention]]:
+            from dataclasses import replace
+
+            from neurotui.intervene.workflows import steering_intervention, steering_profile
+            from neurotui.tui.screens.control import synthetic_splits
+
+            profile = profiles.get(key)
+            if profile is None:
+                ctx.progress(f"steering vector {task} → {target}: class means", 0, 0)
+                splits = synthetic_splits() if real is None else None
+                profile = steering_profile(
+                    ctx.backend, store, task, target, real=real, splits=splits
+                )
+                profiles[key] = profile
+            if spot is not None:
+                # each visible sentence's property words (spec: the cursor sentence's)
+                spots: dict[str, list[int]] = {}
+                for index in visible:
+                    at = _property_words(store, opened_name, index, task, real, found)
+                    spots[" ".join(store.tokens(index))] = at
+                where_now = Positions.at(found[spot])
+                wide_where: Positions | None = (
+                    Positions.sentences(spots) if len(visible) > 1 else None
+                )
+            else:
+                where_now, wide_where = where, per
+            one = steering_intervention(profile, alpha, where_now)
+            label = f"steer {task}→{target} α={alpha:g}"
+            one = replace(one, name=name or label)
+            wide = one if wide_where is None else replace(one, positions=wide_where)
+            return [one], [wide]
+
+        return build
 
     def on_runner_event(self, message: RunnerEvent) -> None:
         """Show current results; drop stale ones; failures become notifications.
@@ -607,8 +770,24 @@ original and modified outputs side by side, changed tokens marked.
 
         controls = Text()
         neurons = self.neurons()
+        pair = self.steer_pair() if self.steer else None
         if opened is None:
             controls.append("no store open")
+        elif pair is not None:
+            controls.append("steering vector: ", style="bold")
+            controls.append(f"{pair[0]} → {pair[1]}")
+            controls.append("   α ", style="bold")
+            controls.append(f"{self.alpha:+g}")
+            controls.append(" × (μ target − μ others), every encoder neuron", style="dim")
+            controls.append("\npositions: ", style="bold")
+            controls.append(self.positions_kind)
+            controls.append("   sentences: ", style="bold")
+            controls.append(f"{VISIBLE} visible" if self.show_next else "current")
+            controls.append(
+                "\nkeys: +/- α, t task, c target, g neurons instead, p positions, [ ] sentence, "
+                "← → token, v visible, s save",
+                style="dim",
+            )
         elif not neurons:
             controls.append("select or pin neurons in the Analysis mode (1) to manipulate them")
         else:
@@ -633,7 +812,7 @@ original and modified outputs side by side, changed tokens marked.
             controls.append(f"{VISIBLE} visible" if self.show_next else "current")
             controls.append(
                 "\nkeys: +/- value, o op, p positions, u σ/raw, [ ] sentence, ← → token, "
-                "v visible, s save, l load",
+                "v visible, s save, l load, g steering vector",
                 style="dim",
             )
         self.query_one("#manip-controls", Static).update(controls)
@@ -697,6 +876,35 @@ original and modified outputs side by side, changed tokens marked.
             text.append("\n   → " if c.changed else "\n   = ", style="dim")
             text.append_text(marked(c.modified.tokens, c.modified_changed, "bold green"))
         return text
+
+
+def _property_words(
+    store: Any,
+    name: str,
+    sentence: int,
+    task: str,
+    real: Any,
+    found: dict[tuple[str, int, str], list[int]],
+) -> list[int]:
+    """The words of ``sentence`` expressing ``task`` (cached in ``found``); a one-line
+    error when the store's sentences are not the synthetic grammar's."""
+    from neurotui.intervene.workflows import property_positions_of
+    from neurotui.tui.screens.control import synthetic_splits
+
+    key = (name, sentence, task)
+    if key not in found:
+        at = (
+            property_positions_of(store, sentence, task, synthetic_splits())
+            if real is None
+            else None
+        )
+        if not at:
+            raise NeurotuiError(
+                f"sentence {sentence + 1}: no {task} words known (not a synthetic-grammar "
+                "sentence); press p for other positions"
+            )
+        found[key] = at
+    return found[key]
 
 
 def _safe_names(opened: OpenStore, neurons: list[int]) -> list[str]:
