@@ -561,6 +561,12 @@ async def _answers(pilot: Pilot, report: MonkeyReport) -> None:
     await close_inputs(pilot)
     for spec in [*MODES[1:], MODES[0]]:
         await pilot.press(spec.key.split(",")[0])
+        # A mode switch lands a few frames after its key on a loaded box (the storm's last
+        # keys may still be queued): wait for it, a few seconds at most, before reading.
+        for _ in range(100):
+            if app.current_mode == spec.name:
+                break
+            await pilot.pause(0.05)
         report.final.append((spec.key, app.current_mode))
     await settle(pilot)
     await close_inputs(pilot)  # the analysis mode may have kept its find box focused
