@@ -30,6 +30,7 @@ from neurotui.tui.themes import DEFAULT_DARK, ThemeSet, load_themes
 from neurotui.tui.workers import JobRunner, WorkerContext
 
 if TYPE_CHECKING:  # pragma: no cover
+    from neurotui.tui.host import AppHost
     from neurotui.tui.services.rankings import RankingSpec
 
 log = logging.getLogger("neurotui.tui")
@@ -382,3 +383,8 @@ class NeurotuiApp(App[None]):
                 seen.add((binding.key, binding.description))
                 rows.append((self.get_key_display(binding), binding.description))
         self.push_screen(HelpScreen(pane_help, rows))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    # mypy checks here that the app is everything screens may ask of it (tui/host.py)
+    _HOST: type[AppHost] = NeurotuiApp
