@@ -273,7 +273,10 @@ class ShardedStore(BaseStore):
         if not self.has_summary:
             return None
         parts = [shard.summary for shard in self.shards]
-        return merge_row_summaries(parts, [int(r) for r in self._first_row[:-1]])  # type: ignore[arg-type]
+        present = [part for part in parts if part is not None]
+        if len(present) < len(parts):  # a shard lost its summary since has_summary was read
+            return None
+        return merge_row_summaries(present, [int(r) for r in self._first_row[:-1]])
 
     @property
     def label_tasks(self) -> list[str]:

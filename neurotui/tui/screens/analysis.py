@@ -49,6 +49,8 @@ from neurotui.tui.widgets.ranking_tree import RankingTree
 from neurotui.tui.widgets.sentence_view import SentenceView
 
 if TYPE_CHECKING:  # pragma: no cover
+    from textual.dom import DOMNode
+
     from neurotui.tui.session import OpenStore
     from neurotui.tui.workers import WorkerContext
 
@@ -761,10 +763,10 @@ class AnalysisScreen(Screen[None]):
     # -- help ----------------------------------------------------------------------------
     def pane_help(self) -> str:
         """Help text of the focused pane."""
-        widget = self.focused
+        widget: DOMNode | None = self.focused  # walks up: parents are DOM nodes, not widgets
         while widget is not None:
             text = getattr(widget, "HELP", None)
             if isinstance(text, str):
                 return text
-            widget = widget.parent  # type: ignore[assignment]
+            widget = widget.parent
         return self.query_one(NeuronList).HELP
