@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
+# this checkout's neurotui, not whichever one the venv has installed (as bench_probe does)
+sys.path.insert(0, str(BENCH_DIR.parent))
 
 
 def build_store(folder: Path, sentences: int, tokens: int, sites: int, size: int) -> Path:
