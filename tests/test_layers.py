@@ -12,8 +12,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "neurotui"
 
 #: package → the neurotui packages its modules must never import
@@ -95,17 +93,34 @@ def violations(root: Path) -> list[str]:
     return out
 
 
-def cycles(root: Path, package: str) -> list[list[str]]:
-    """Import cycles among the modules of ``root/package`` (every import counts)."""
-    prefix = f"{root.name}.{package}."
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """Module → the package modules it imports, as Python runs them.
+
+    ``from pkg import sub`` imports the submodule ``sub`` (and ``pkg``, the package itself,
+    only when a name is taken from it); importing ``a.b.c`` also runs the ``__init__`` of
+    ``a`` and ``a.b``, except those the importer sits in (they are already running).
+    """
+    modules = {module_name(p, root) for p in root.rglob("*.py")}
     graph: dict[str, set[str]] = {}
-    for path in sorted((root / package).rglob("*.py")):
+    for path in sorted(root.rglob("*.py")):
         name = module_name(path, root)
+        own = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
         targets: set[str] = set()
         for target, _line, taken in imports_of(path, root):
-            # ``from neurotui.models import vocab`` imports the submodule vocab
-            targets.update([target, *(f"{target}.{n}" for n in taken)])
-        graph[name] = {t for t in targets if t.startswith(prefix) and t != name}
+            subs = {f"{target}.{n}" for n in taken if f"{target}.{n}" in modules}
+            targets |= subs
+            if len(subs) < len(taken) or not taken:
+                targets.add(target)
+        for target in list(targets):
+            parts = target.split(".")
+            targets.update(".".join(parts[:i]) for i in range(1, len(parts)))
+        graph[name] = {t for t in targets if t in modules and t != name and t not in own}
+    return graph
+
+
+def cycles(root: Path) -> list[list[str]]:
+    """Import cycles among the modules of ``root`` (one per back edge found)."""
+    graph = import_graph(root)
     found: list[list[str]] = []
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     stack: list[str] = []
@@ -116,12 +131,12 @@ def cycles(root: Path, package: str) -> list[list[str]]:
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
                 found.append([*stack[stack.index(nxt) :], nxt])
-            elif nxt in graph and nxt not in state:
+            elif nxt not in state:
                 visit(nxt)
         stack.pop()
         state[node] = 2
 
-    for node in graph:
+    for node in sorted(graph):
         if node not in state:
             visit(node)
     return found
@@ -131,9 +146,15 @@ def test_imports_run_one_way() -> None:
     assert violations(PACKAGE) == []
 
 
-@pytest.mark.parametrize("package", ["models", "store", "analysis", "intervene"])
-def test_no_import_cycles_inside_a_package(package: str) -> None:
-    assert cycles(PACKAGE, package) == []
+def test_no_import_cycles() -> None:
+    """No two modules of the package import each other, directly or around a loop.
+
+    Every import counts here, as in the layer rules: module level, under
+    ``TYPE_CHECKING`` (a type-only import still makes the two modules one unit to read and
+    to type), and inside a function (a lazy import hides a cycle, it does not remove it).
+    A screen that needs the app imports its protocol (``tui/host.py``), not ``tui/app``.
+    """
+    assert cycles(PACKAGE) == []
 
 
 def test_the_checks_catch_what_they_forbid(tmp_path: Path) -> None:
@@ -160,6 +181,45 @@ def test_the_checks_catch_what_they_forbid(tmp_path: Path) -> None:
         "neurotui/store/base.py:3: store imports neurotui.analysis.ranking",
         "neurotui/store/base.py:5: imports textual outside neurotui/tui",
     ]
-    assert cycles(root, "models") == [
-        ["neurotui.models.a", "neurotui.models.b", "neurotui.models.a"]
+    assert cycles(root) == [["neurotui.models.a", "neurotui.models.b", "neurotui.models.a"]]
+
+
+def test_the_cycle_check_sees_type_only_and_cross_package_loops(tmp_path: Path) -> None:
+    """A loop through ``TYPE_CHECKING`` imports (the old app ↔ commands ↔ analysis) and
+    one across packages both fail; reaching a sibling through its package does not."""
+    root = tmp_path / "neurotui"
+    for folder in ("tui", "tui/screens", "store"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "__init__.py").write_text("")
+    (root / "__init__.py").write_text("")
+    (root / "tui" / "app.py").write_text("from neurotui.tui.commands import PROVIDERS\n")
+    (root / "tui" / "commands.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from neurotui.tui.screens.analysis import AnalysisScreen\n"
+    )
+    (root / "tui" / "screens" / "analysis.py").write_text(
+        "def napp():\n    from neurotui.tui.app import NeurotuiApp\n"
+    )
+    (root / "store" / "a.py").write_text("from neurotui.store import b\n")
+    (root / "store" / "b.py").write_text("from . import layout\n")
+    (root / "store" / "layout.py").write_text("")
+    assert cycles(root) == [
+        [
+            "neurotui.tui.app",
+            "neurotui.tui.commands",
+            "neurotui.tui.screens.analysis",
+            "neurotui.tui.app",
+        ]
     ]
+    (root / "tui" / "__init__.py").write_text("from neurotui.store.a import x\n")
+    (root / "store" / "layout.py").write_text("from neurotui.tui import colour\n")
+    (root / "tui" / "colour.py").write_text("")
+    found = cycles(root)
+    assert [
+        "neurotui.store.a",
+        "neurotui.store.b",
+        "neurotui.store.layout",
+        "neurotui.tui",
+        "neurotui.store.a",
+    ] in found

@@ -87,6 +87,7 @@ def store_reference(
     cols = np.asarray([store.neuron_id(n) for n in names], dtype=np.int64)
     stats = store.stats
     if stats is None:
+        # the Store protocol has no summary pass; every store that reaches here is a BaseStore
         stats = store.compute_summary().stats  # type: ignore[attr-defined]
     means = np.asarray(stats.mean, dtype=np.float64)[cols]
     lengths = np.asarray(store.sentence_lengths(), dtype=np.int64)

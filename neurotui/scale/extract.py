@@ -163,7 +163,8 @@ def _model_meta(shard: Path, model: Any) -> dict[str, Any]:
     from neurotui.store.h5store import NeurotuiStore
 
     with NeurotuiStore(shard) as store:
-        meta = dict(store.metadata.get("model") or {})  # type: ignore[call-overload]
+        model_meta = store.metadata.get("model")
+        meta: dict[str, Any] = dict(model_meta) if isinstance(model_meta, dict) else {}
     meta["path"] = str(model)
     return meta
 

@@ -240,9 +240,10 @@ def cluster_cross(
     check_same_text(stores)
     for s in stores:
         store_pieces(s, 1)  # one-line refusal of formats a worker cannot reopen
+    wanted: Sequence[Sequence[int] | None] = [None] * len(stores) if neurons is None else neurons
     cols = [
-        list(range(s.neuron_count)) if neurons is None or neurons[k] is None else list(neurons[k])  # type: ignore[arg-type]
-        for k, s in enumerate(stores)
+        list(range(s.neuron_count)) if picked is None else list(picked)
+        for s, picked in zip(stores, wanted, strict=False)
     ]
     total = stores[0].total_tokens
     head_rows = min(total, SHIFT_ROWS)

@@ -293,7 +293,10 @@ class ShardedStore(BaseStore):
         if not self.has_summary:
             return None
         parts = [shard.summary for shard in self.shards]
-        merged = merge_row_summaries(parts, [int(r) for r in self._first_row[:-1]])  # type: ignore[arg-type]
+        present = [part for part in parts if part is not None]
+        if len(present) < len(parts):  # a shard lost its summary since has_summary was read
+            return None
+        merged = merge_row_summaries(present, [int(r) for r in self._first_row[:-1]])
         entry = self._doc.get("quantiles")
         if entry is not None and self._quantiles_file is not None:
             levels, quantiles = self._read_quantiles(self._quantiles_file, entry["path"])

@@ -13,12 +13,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
 from neurotui.errors import NeurotuiError
 from neurotui.store.api import Store
+from neurotui.tui import acyclic
+from neurotui.tui.collector import IdleCollector
 from neurotui.tui.colour import ColourMap
 from neurotui.tui.commands import PROVIDERS
 from neurotui.tui.keymap import binding_ids, load_keymap, mode_binding_id, mode_screen_classes
@@ -30,6 +33,7 @@ from neurotui.tui.themes import DEFAULT_DARK, ThemeSet, load_themes
 from neurotui.tui.workers import JobRunner, WorkerContext
 
 if TYPE_CHECKING:  # pragma: no cover
+    from neurotui.tui.host import AppHost
     from neurotui.tui.services.rankings import RankingSpec
 
 log = logging.getLogger("neurotui.tui")
@@ -84,6 +88,7 @@ class NeurotuiApp(App[None]):
         keymap_file: Path | None = None,
     ) -> None:
         super().__init__()
+        acyclic.install()  # rendered lines freed by refcount, not by GC pauses
         self.paths = [Path(p) for p in paths]
         self.model_path = Path(model) if model else None
         self.device_name = device
@@ -93,6 +98,8 @@ class NeurotuiApp(App[None]):
         #: starts): corpus-statistics rankings run as Dask reductions there
         self.cluster = cluster
         self.jobs = JobRunner()
+        #: full garbage collections wait for an idle moment (see tui/collector.py)
+        self.collector = IdleCollector()
         self.session = Session()
         self.specs: dict[str, list[RankingSpec]] = {}
         self._open_default = open_default and not self.paths and not stores and model is None
@@ -132,10 +139,18 @@ class NeurotuiApp(App[None]):
             )
             self._bindings.key_to_bindings.setdefault(key, []).append(binding)
 
+    async def on_event(self, event: events.Event) -> None:
+        """Input marks the app busy for the idle collector, then Textual handles it."""
+        if isinstance(event, events.InputEvent):
+            self.collector.touch()
+        await super().on_event(event)
+
     # -- startup -------------------------------------------------------------------------
     def on_mount(self) -> None:
         """Keymap, first mode, then open what was asked (in a worker)."""
         self._apply_keymap()
+        self.collector.start()
+        self.set_interval(0.25, self.collector.tick, name="idle-gc")
         self.theme_changed_signal.subscribe(self, lambda _theme: self._colours_changed())
         self.switch_mode(MODES[0].name)
         for warning in self._startup_warnings:
@@ -276,6 +291,7 @@ class NeurotuiApp(App[None]):
         import gc
 
         self.jobs.close()
+        self.collector.stop()
         gc.unfreeze()
 
     def refresh_screens(self) -> None:
@@ -395,3 +411,8 @@ class NeurotuiApp(App[None]):
                 seen.add((binding.key, binding.description))
                 rows.append((self.get_key_display(binding), binding.description))
         self.push_screen(HelpScreen(pane_help, rows))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    # mypy checks here that the app is everything screens may ask of it (tui/host.py)
+    _HOST: type[AppHost] = NeurotuiApp

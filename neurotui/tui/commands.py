@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.await_complete import AwaitComplete
 from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.widgets import Button, Input
 
+from neurotui.tui.host import AppHost, host
+
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.tui.app import NeurotuiApp
     from neurotui.tui.screens.analysis import AnalysisScreen
 
 #: neurons offered by the palette at most (the fuzzy matcher is per candidate)
@@ -26,8 +27,8 @@ MAX_NEURON_CANDIDATES = 400
 
 class _Base(Provider):
     @property
-    def napp(self) -> NeurotuiApp:
-        return cast("NeurotuiApp", self.app)
+    def napp(self) -> AppHost:
+        return host(self.app)
 
     def analysis(self) -> AnalysisScreen | None:
         from neurotui.tui.screens.analysis import AnalysisScreen

@@ -99,6 +99,27 @@ def test_hand_built_neurox_hdf5_opens_with_identical_numbers(tmp_path: Path) -> 
         np.testing.assert_array_equal(store.neuron_values(7), everything[:, 7])
 
 
+@pytest.mark.parametrize("layers", [1, LAYERS])
+def test_neurox_chunks_are_the_generic_chunks(tmp_path: Path, layers: int) -> None:
+    """The NeuroX reader's own streaming (one buffer per chunk, raw reads) yields the very
+    blocks, at the very sentence boundaries, of the generic per-sentence path."""
+    from neurotui.store.base import BaseStore
+
+    toks, acts = sentences(30, seed=3)
+    acts = [a[:layers] for a in acts]
+    path = build_neurox_hdf5(tmp_path / "acts.hdf5", toks, acts, order=[*range(30)][::-1])
+    with ns.open(path) as store:
+        for chunk in (1, 7, 50, 65536):
+            ours = list(store.iter_chunks(None, chunk))
+            generic = list(BaseStore.iter_chunks(store, None, chunk))
+            assert [s for s, _ in ours] == [s for s, _ in generic]
+            for (_, a), (_, b) in zip(ours, generic, strict=True):
+                assert a.dtype == np.float32 and a.flags.c_contiguous
+                np.testing.assert_array_equal(a, b)
+        everything = np.concatenate([neurox_columns(acts[i]) for i in range(30)[::-1]])
+        np.testing.assert_array_equal(np.concatenate([b for _, b in ours]), everything)
+
+
 def test_neurox_hdf5_written_by_us_reads_back_like_neurox(tmp_path: Path) -> None:
     toks, acts = sentences()
     toks[5] = list(toks[2])  # a duplicate sentence

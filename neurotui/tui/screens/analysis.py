@@ -23,6 +23,7 @@ from textual.widgets import Input, Static
 
 from neurotui.errors import NeurotuiError
 from neurotui.store.ranking import Ranking
+from neurotui.tui.host import AppHost, host
 from neurotui.tui.messages import (
     JumpToNeuron,
     JumpToSentence,
@@ -48,7 +49,8 @@ from neurotui.tui.widgets.ranking_tree import RankingTree
 from neurotui.tui.widgets.sentence_view import SentenceView
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurotui.tui.app import NeurotuiApp
+    from textual.dom import DOMNode
+
     from neurotui.tui.session import OpenStore
     from neurotui.tui.workers import WorkerContext
 
@@ -105,9 +107,9 @@ class AnalysisScreen(Screen[None]):
         self._card_neuron: int | None = None
 
     @property
-    def napp(self) -> NeurotuiApp:
-        """The app, typed."""
-        return self.app  # type: ignore[return-value]
+    def napp(self) -> AppHost:
+        """The app, typed as what a screen may use of it (no import of ``tui/app``)."""
+        return host(self.app)
 
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -761,10 +763,10 @@ class AnalysisScreen(Screen[None]):
     # -- help ----------------------------------------------------------------------------
     def pane_help(self) -> str:
         """Help text of the focused pane."""
-        widget = self.focused
+        widget: DOMNode | None = self.focused  # walks up: parents are DOM nodes, not widgets
         while widget is not None:
             text = getattr(widget, "HELP", None)
             if isinstance(text, str):
                 return text
-            widget = widget.parent  # type: ignore[assignment]
+            widget = widget.parent
         return self.query_one(NeuronList).HELP

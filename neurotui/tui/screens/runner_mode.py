@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.message import Message
 from textual.screen import Screen
 
 from neurotui.errors import NeurotuiError
+from neurotui.tui.host import host
 from neurotui.tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurotui.intervene.runner import Event, Failed, Job, Progress, Runner
     from neurotui.models.base import Backend
-    from neurotui.tui.app import NeurotuiApp
     from neurotui.tui.session import OpenStore
 
 
@@ -112,7 +112,7 @@ class RunnerModeScreen(Screen[None]):
     @property
     def opened(self) -> OpenStore | None:
         """The active store of the app's session (what every mode shows)."""
-        return cast("NeurotuiApp", self.app).session.active
+        return host(self.app).session.active
 
     # -- the runner ----------------------------------------------------------------------
     def ensure_runner(self, opened: OpenStore) -> Runner:

@@ -83,7 +83,8 @@ a band) were added together, so their order inside the band is arbitrary.
         self._user_names: dict[int, str] = {}
         self._filter = ""
         self._name_width = 12
-        self._cache: LRUCache[tuple[int, bool, bool, int], Strip] = LRUCache(2048)
+        # ~10 screens of rows: every cached strip is walked by each full garbage collection
+        self._cache: LRUCache[tuple[int, bool, bool, int], Strip] = LRUCache(512)
 
     # -- data ----------------------------------------------------------------------------
     def set_rows(self, rows: list[NeuronRow], keep_neuron: int | None = None) -> None:

@@ -37,6 +37,8 @@ Scaling = Literal["neuron", "global"]
 
 #: sentences read ahead above and below the visible ones
 PREFETCH_PAGES = 1
+#: rendered lines kept for scrolling back (see SentenceView.__init__)
+STRIP_CACHE_LINES = 1024
 
 
 class SentenceView(ScrollView, can_focus=True):
@@ -101,11 +103,15 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
         self.hits: dict[int, set[int]] = {}
         self.cursor_sentence = 0
         self.cursor_position = 0
-        self._strips: LRUCache[tuple[int, int, int], Strip] = LRUCache(4096)
+        # ~20 screens of lines; each cached strip keeps ~20 objects (its own memo caches
+        # and derived strips) that every full garbage collection walks; 4096 lines made a
+        # full pass ~175 ms of UI-thread CPU after scrolling (bench/bench_tui.py)
+        self._strips: LRUCache[tuple[int, int, int], Strip] = LRUCache(STRIP_CACHE_LINES)
         self._styles: list[Style] = []
         self._named: dict[str, Style] = {}
-        self._widths: LRUCache[int, list[int]] = LRUCache(8192)
-        self._padded: LRUCache[int, tuple[list[str], int]] = LRUCache(8192)
+        # tuples of str/int: the garbage collector stops tracking them (full passes skip them)
+        self._widths: LRUCache[int, tuple[int, ...]] = LRUCache(8192)
+        self._padded: LRUCache[int, tuple[tuple[str, ...], int]] = LRUCache(8192)
         self._pass_width = 0
         self._sep = Segment(" ")
         self._max_width = 0
@@ -282,17 +288,17 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
         width = max(self._max_width, self.scrollable_content_region.width)
         self.virtual_size = Size(width, lines)
 
-    def _token_widths(self, s: int, tokens: list[str]) -> list[int]:
+    def _token_widths(self, s: int, tokens: list[str]) -> tuple[int, ...]:
         cached = self._widths.get(s)
         if cached is not None and len(cached) == len(tokens):
             return cached
-        widths = [cell_len(display_token(t)) for t in tokens]
+        widths = tuple(cell_len(display_token(t)) for t in tokens)
         if self.labels is not None and s < len(self.labels):
             labs = self.labels[s]
-            widths = [
+            widths = tuple(
                 max(w, cell_len(display_token(labs[j]))) if j < len(labs) else w
                 for j, w in enumerate(widths)
-            ]
+            )
         self._widths[s] = widths
         return widths
 
@@ -492,7 +498,7 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
             segs.append(Segment("…", style))
         return Strip(segs).adjust_cell_length(width, self._style(""))
 
-    def _cells(self, s: int, tokens: list[str]) -> tuple[list[str], int]:
+    def _cells(self, s: int, tokens: list[str]) -> tuple[tuple[str, ...], int]:
         """Tokens of sentence ``s`` as drawn (escaped, padded to their column) and the
         width of a token row; cached per sentence."""
         cached = self._padded.get(s)
@@ -503,7 +509,7 @@ is positive, underlined negative, reverse video strong, and ▴▲/▾▼ mark s
         for token, width in zip(tokens, widths, strict=True):
             text = display_token(token)
             texts.append(text + " " * (width - cell_len(text)))
-        result = (texts, sum(widths) + len(widths))
+        result = (tuple(texts), sum(widths) + len(widths))
         self._padded[s] = result
         return result
 
