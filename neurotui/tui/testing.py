@@ -568,6 +568,10 @@ async def _answers(pilot: Pilot, report: MonkeyReport) -> None:
                 break
             await pilot.pause(0.05)
         report.final.append((spec.key, app.current_mode))
+        # Each mode keeps its own screen stack: a prompt the storm opened in this mode just
+        # before it left (its push landed after the rotation's escape) is shown again now,
+        # and would take the next digit as text. Close it, as a person would.
+        await close_inputs(pilot)
     await settle(pilot)
     await close_inputs(pilot)  # the analysis mode may have kept its find box focused
     await pilot.press("q")
