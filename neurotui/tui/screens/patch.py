@@ -225,36 +225,28 @@ Same as `neurotui patch MODEL --clean "…" --corrupt "…" [--json F] [--csv F]
         self.render_panels()
 
     def action_type_clean(self) -> None:
-        from neurotui.tui.screens.prompt import PromptScreen
-
-        def typed(value: str | None) -> None:
-            if value is not None and value.split():
-                self.clean = " ".join(value.split())
-                self.clean_index = None
-                self.render_panels()
-
-        self.app.push_screen(
-            PromptScreen("Clean sentence (Enter keeps, Esc cancels)", value=self.clean_text()),
-            typed,
-        )
+        self._type_sentence("clean", "Clean sentence (Enter keeps, Esc cancels)",
+                            self.clean_text(), "")  # fmt: skip
 
     def action_type_corrupt(self) -> None:
+        self._type_sentence(
+            "corrupt",
+            "Corrupted sentence (Enter keeps, Esc cancels)",
+            self.corrupt or self.clean_text(),
+            "e.g. the clean sentence in another tense; words are aligned from the start",
+        )
+
+    def _type_sentence(self, which: str, title: str, value: str, hint: str) -> None:
+        """Prompt for the clean or corrupted sentence; a typed one replaces the store's."""
         from neurotui.tui.screens.prompt import PromptScreen
 
-        def typed(value: str | None) -> None:
-            if value is not None and value.split():
-                self.corrupt = " ".join(value.split())
-                self.corrupt_index = None
+        def typed(text: str | None) -> None:
+            if text is not None and text.split():
+                setattr(self, which, " ".join(text.split()))
+                setattr(self, f"{which}_index", None)
                 self.render_panels()
 
-        self.app.push_screen(
-            PromptScreen(
-                "Corrupted sentence (Enter keeps, Esc cancels)",
-                value=self.corrupt or self.clean_text(),
-                hint="e.g. the clean sentence in another tense; words are aligned from the start",
-            ),
-            typed,
-        )
+        self.app.push_screen(PromptScreen(title, value=value, hint=hint), typed)
 
     # -- running -------------------------------------------------------------------------
     def action_run(self) -> None:
