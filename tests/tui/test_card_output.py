@@ -97,6 +97,15 @@ async def _until(pilot: Any, predicate: Any, timeout: float = 60.0) -> None:
         await pilot.pause(0.05)
 
 
+def _manipulate_ready(screen: Any) -> bool:
+    """The Manipulate mode has its runner, a loaded model and a first outcome."""
+    return (
+        getattr(screen, "runner", None) is not None
+        and screen.runner.backend is not None
+        and screen.outcome is not None
+    )
+
+
 @sync
 async def test_card_lists_promoted_tokens_of_an_llm_mlp_neuron(llama: dict[str, Any]) -> None:
     import neurotui.store as ns
@@ -225,14 +234,7 @@ async def test_app_loads_the_model_in_the_dtype_asked(llama: dict[str, Any]) -> 
         await settle(pilot)
         await pilot.press("2")
         screen = app.screen
-        await _until(
-            pilot,
-            lambda: (
-                getattr(screen, "runner", None) is not None
-                and screen.runner.backend is not None
-                and screen.outcome is not None
-            ),
-        )
+        await _until(pilot, lambda: _manipulate_ready(screen))
         assert str(screen.runner.backend.dtype) == "torch.bfloat16"
         assert screen.outcome.comparison.original.extra["ids"]
         screen.close_runner()
@@ -269,14 +271,7 @@ async def test_card_and_manipulate_share_one_load(
         await _until(pilot, lambda: card.card is not None and not card.card.output_pending)
         await pilot.press("2")
         screen = app.screen
-        await _until(
-            pilot,
-            lambda: (
-                getattr(screen, "runner", None) is not None
-                and screen.runner.backend is not None
-                and screen.outcome is not None
-            ),
-        )
+        await _until(pilot, lambda: _manipulate_ready(screen))
         assert screen.runner.backend is output_side.cached_backend(llama["folder"], "cpu")
         assert loads == [str(llama["folder"])]
         screen.close_runner()
